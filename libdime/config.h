@@ -1,0 +1,46 @@
+// config.h — DiME's settings: defaults < YAML file (DIME_CONFIG) < DIME_OPTIONS key=value.
+// Parsed once at start-up, before the program runs; read-only afterwards. Not for the fault path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dime {
+
+struct Config {
+#define DIME_OPTION(key, kind, c_type, def, min, max, help) c_type key = def;
+#include "options.def"
+#undef DIME_OPTION
+
+    // Derived after validation: pages the local pool may hold (from local_bytes or local_npages).
+    uint64_t pool_pages() const { return local_bytes ? local_bytes / page_size : local_npages; }
+    // Cost of one remote fetch on an idle link, in nanoseconds.
+    uint64_t fetch_cost_ns() const;
+};
+
+// A configuration problem, as one line naming the culprit, e.g.
+// "dime.yaml:7: unknown key 'latency_nss' (did you mean 'latency_ns'?)".
+struct ConfigResult {
+    bool ok = true;
+    std::string error;
+};
+
+// Applies a YAML document (top-level mapping of the keys in options.def) on top of `cfg`.
+// `origin` names the file in messages.
+ConfigResult apply_yaml_text(Config& cfg, const std::string& text, const std::string& origin);
+ConfigResult apply_yaml_file(Config& cfg, const std::string& path);
+// Applies DiME's key=value syntax ("latency_ns=20000 local_npages=1000", separated by spaces,
+// tabs, commas or newlines) on top of `cfg`. `origin` names the source ("DIME_OPTIONS").
+ConfigResult apply_options_string(Config& cfg, const std::string& text, const std::string& origin);
+// Cross-key checks after every source was applied.
+ConfigResult validate(const Config& cfg);
+// defaults < $DIME_CONFIG < $DIME_OPTIONS < $DIME_REPORT, then validate().
+ConfigResult load_from_environment(Config& cfg);
+
+// The effective settings as a JSON object (for the report's "config").
+std::string to_json(const Config& cfg);
+
+// Prints "dime: <message>" on stderr and exits with status 2 (bad input, nothing started).
+[[noreturn]] void exit_bad_config(const std::string& message);
+
+}  // namespace dime

@@ -1,0 +1,53 @@
+// engine.h — the DiME engine as a link-in library: one userfaultfd, one handler thread, one
+// local page pool, and the emulated regions registered with them. The preload shim, the
+// examples, the benchmarks and the unit tests all drive the engine through this class.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "config.h"
+#include "stats.h"
+#include "uffd.h"
+
+namespace dime {
+
+class FaultHandler;
+
+class Engine {
+public:
+    // Opens userfaultfd, builds the pool and policy, starts (and calibrates) the handler
+    // thread. Returns nullptr and sets *error to one user-facing line on failure.
+    static std::unique_ptr<Engine> start(const Config& cfg, std::string* error);
+    ~Engine();  // stops the handler; emulated regions stay mapped as plain memory
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Reserves `bytes` (rounded up to the page size) of emulated address space and registers
+    // it: every page starts remote-untouched. Returns nullptr and sets *error on failure.
+    // Not for the fault path (it maps memory and may allocate).
+    void* map_region(size_t bytes, std::string* error = nullptr);
+    // Unregisters and unmaps a region returned by map_region, dropping its pages from the pool.
+    void unmap_region(void* base);
+
+    const Config& config() const { return cfg_; }
+    const uffd::Capabilities& capabilities() const { return caps_; }
+    Totals totals() const;
+    // The cost per fault DiME itself adds (calibrated or configured), subtracted from the delay.
+    uint64_t overhead_ns() const;
+
+    // The report: {"version", "config", "totals", "machine"} as JSON text.
+    std::string report_json() const;
+    // At exit: JSON to cfg.report (if set) and the human summary to stderr (if cfg.summary).
+    void write_reports() const;
+
+private:
+    Engine() = default;
+    Config cfg_;
+    uffd::Capabilities caps_;
+    int fd_ = -1;
+    std::unique_ptr<FaultHandler> handler_;
+};
+
+}  // namespace dime

@@ -1,0 +1,67 @@
+// stats.h — DiME's counters. The handler thread is the only writer (relaxed atomics, no locks);
+// any thread may read a snapshot. The latency histogram is log-linear with fixed buckets so
+// recording a fault never allocates.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace dime {
+
+// A snapshot of the counters, as reported in "totals".
+struct Totals {
+    uint64_t faults = 0;              // first_touch_faults + refetch_faults
+    uint64_t first_touch_faults = 0;  // never-used page touched
+    uint64_t refetch_faults = 0;      // evicted page touched again: a remote fetch
+    uint64_t duplicate_faults = 0;    // a second notification for a page already in flight
+    uint64_t evictions = 0;
+    uint64_t eviction_fallbacks = 0;  // evictions or fetches that could not use UFFDIO_MOVE
+    uint64_t injected_delay_ns = 0;   // delay added on top of DiME's own cost
+    uint64_t handler_ns = 0;          // time the handler spent working (not waiting)
+    uint64_t policy_ns = 0;           // of which in the replacement policy
+    uint64_t resident_pages = 0;      // pages in the local pool now
+    uint64_t fault_ns_p50 = 0;        // per-fault latency as the application sees it
+    uint64_t fault_ns_p99 = 0;
+    uint64_t fault_ns_max = 0;
+};
+
+class LatencyHistogram {
+public:
+    // 4 sub-buckets per power of two (worst-case error 12.5%), up to ~2^40 ns.
+    static constexpr int kSubBits = 2;
+    static constexpr int kBuckets = 41 << kSubBits;
+
+    void record(uint64_t ns);
+    // Value below which `fraction` (0..1) of the recorded samples fall (bucket upper bound).
+    uint64_t percentile(double fraction) const;
+    uint64_t count() const;
+    uint64_t max() const { return max_.load(std::memory_order_relaxed); }
+    void reset();
+
+private:
+    static int bucket_of(uint64_t ns);
+    static uint64_t bucket_upper(int bucket);
+    std::atomic<uint64_t> counts_[kBuckets] = {};
+    std::atomic<uint64_t> max_{0};
+};
+
+struct Stats {
+    std::atomic<uint64_t> first_touch_faults{0};
+    std::atomic<uint64_t> refetch_faults{0};
+    std::atomic<uint64_t> duplicate_faults{0};
+    std::atomic<uint64_t> evictions{0};
+    std::atomic<uint64_t> eviction_fallbacks{0};
+    std::atomic<uint64_t> injected_delay_ns{0};
+    std::atomic<uint64_t> handler_ns{0};
+    std::atomic<uint64_t> policy_ns{0};
+    std::atomic<uint64_t> resident_pages{0};
+    LatencyHistogram fault_latency;
+
+    // Single-writer increment: cheaper than fetch_add, safe because only the handler writes.
+    static void bump(std::atomic<uint64_t>& c, uint64_t by = 1) {
+        c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+    }
+    Totals snapshot() const;
+};
+
+}  // namespace dime

@@ -1,0 +1,149 @@
+// uffd.cpp — thin wrappers over the userfaultfd syscall and ioctls (see uffd.h).
+#include "uffd.h"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+
+namespace dime::uffd {
+namespace {
+
+int neg_errno() { return errno ? -errno : -EIO; }
+
+// A raw descriptor without negotiated API: syscall first, /dev/userfaultfd second.
+int open_raw(bool* via_dev_node) {
+    const int flags = O_CLOEXEC | O_NONBLOCK;  // never UFFD_USER_MODE_ONLY: read()/write() must be served
+    int fd = static_cast<int>(syscall(SYS_userfaultfd, flags));
+    if (fd >= 0) {
+        *via_dev_node = false;
+        return fd;
+    }
+    const int syscall_err = errno;
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev < 0) {
+        errno = syscall_err == ENOSYS ? ENOSYS : EPERM;
+        return -1;
+    }
+    fd = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
+    const int dev_err = errno;
+    close(dev);
+    if (fd < 0) {
+        errno = dev_err;
+        return -1;
+    }
+    *via_dev_node = true;
+    return fd;
+}
+
+}  // namespace
+
+int open_descriptor(Capabilities* caps, const char** why) {
+    bool via_dev = false;
+    // The API handshake may be done once per descriptor, so probe the kernel's feature set
+    // on a throw-away descriptor, then ask the real one for exactly what is available.
+    int probe = open_raw(&via_dev);
+    if (probe < 0) {
+        const int err = errno;
+        if (why)
+            *why = err == ENOSYS
+                       ? "this kernel has no userfaultfd (CONFIG_USERFAULTFD is off)"
+                       : "userfaultfd is not permitted for this process: run `sysctl "
+                         "vm.unprivileged_userfaultfd=1` as root, or give this user read-write "
+                         "access to /dev/userfaultfd";
+        return -err;
+    }
+    uffdio_api api{};
+    api.api = UFFD_API;
+    api.features = 0;
+    if (ioctl(probe, UFFDIO_API, &api) != 0) {
+        const int err = neg_errno();
+        close(probe);
+        if (why) *why = "the userfaultfd API handshake failed";
+        return err;
+    }
+    close(probe);
+    const uint64_t offered = api.features;
+
+    int fd = open_raw(&via_dev);
+    if (fd < 0) {
+        if (why) *why = "userfaultfd could be probed but not reopened";
+        return neg_errno();
+    }
+    uffdio_api want{};
+    want.api = UFFD_API;
+    want.features = offered & (UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP);
+    if (ioctl(fd, UFFDIO_API, &want) != 0) {
+        const int err = neg_errno();
+        close(fd);
+        if (why) *why = "the userfaultfd API handshake failed";
+        return err;
+    }
+    if (caps) {
+        caps->move = (want.features & UFFD_FEATURE_MOVE) != 0;
+        caps->write_protect = (want.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP) != 0;
+        caps->via_dev_node = via_dev;
+    }
+    return fd;
+}
+
+int register_range(int fd, void* addr, size_t len, bool with_wp, uint64_t* ioctls) {
+    uffdio_register reg{};
+    reg.range.start = reinterpret_cast<uintptr_t>(addr);
+    reg.range.len = len;
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING | (with_wp ? UFFDIO_REGISTER_MODE_WP : 0);
+    if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0) return neg_errno();
+    if (ioctls) *ioctls = reg.ioctls;
+    return 0;
+}
+
+int unregister_range(int fd, void* addr, size_t len) {
+    uffdio_range range{reinterpret_cast<uintptr_t>(addr), len};
+    return ioctl(fd, UFFDIO_UNREGISTER, &range) == 0 ? 0 : neg_errno();
+}
+
+int copy(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake) {
+    uffdio_copy c{};
+    c.dst = dst;
+    c.src = src;
+    c.len = len;
+    c.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE;
+    return ioctl(fd, UFFDIO_COPY, &c) == 0 ? 0 : neg_errno();
+}
+
+int zeropage(int fd, uintptr_t dst, size_t len, bool wake) {
+    uffdio_zeropage z{};
+    z.range.start = dst;
+    z.range.len = len;
+    z.mode = wake ? 0 : UFFDIO_ZEROPAGE_MODE_DONTWAKE;
+    return ioctl(fd, UFFDIO_ZEROPAGE, &z) == 0 ? 0 : neg_errno();
+}
+
+int move(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake) {
+    uffdio_move m{};
+    m.dst = dst;
+    m.src = src;
+    m.len = len;
+    m.mode = wake ? 0 : UFFDIO_MOVE_MODE_DONTWAKE;
+    return ioctl(fd, UFFDIO_MOVE, &m) == 0 ? 0 : neg_errno();
+}
+
+int write_protect(int fd, uintptr_t addr, size_t len, bool protect, bool wake) {
+    uffdio_writeprotect wp{};
+    wp.range.start = addr;
+    wp.range.len = len;
+    wp.mode = (protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0) | (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+    return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) == 0 ? 0 : neg_errno();
+}
+
+int wake(int fd, uintptr_t addr, size_t len) {
+    uffdio_range range{addr, len};
+    return ioctl(fd, UFFDIO_WAKE, &range) == 0 ? 0 : neg_errno();
+}
+
+}  // namespace dime::uffd
