@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "config.h"
@@ -14,13 +15,16 @@
 namespace dime {
 
 class FaultHandler;
+class LocalPool;
+class PageTable;
+struct Region;
 
 class Engine {
 public:
     // Opens userfaultfd, builds the pool and policy, starts (and calibrates) the handler
     // thread. Returns nullptr and sets *error to one user-facing line on failure.
     static std::unique_ptr<Engine> start(const Config& cfg, std::string* error);
-    ~Engine();  // stops the handler; emulated regions stay mapped as plain memory
+    ~Engine();  // stops the handler and unmaps every emulated region
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
@@ -42,11 +46,25 @@ public:
     // At exit: JSON to cfg.report (if set) and the human summary to stderr (if cfg.summary).
     void write_reports() const;
 
+    // fork() support, called from the pthread_atfork handlers the engine installs.
+    void before_fork();
+    void after_fork_in_parent();
+    void after_fork_in_child();
+
 private:
-    Engine() = default;
+    Engine();
+    void calibrate();
+    Region* find_region(void* base);
+    void release_region(Region* r);
+
     Config cfg_;
     uffd::Capabilities caps_;
     int fd_ = -1;
+    bool forked_child_ = false;  // this copy of the engine lives on in a child: inert
+    std::mutex control_;         // serialises map/unmap/fork against each other, never the fault path
+    std::unique_ptr<Stats> stats_;
+    std::unique_ptr<PageTable> pages_;
+    std::unique_ptr<LocalPool> pool_;
     std::unique_ptr<FaultHandler> handler_;
 };
 

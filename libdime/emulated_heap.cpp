@@ -1,0 +1,207 @@
+// emulated_heap.cpp — the malloc family served by mimalloc from an exclusive arena in emulated
+// memory. Runs on application threads; the per-thread heap is created on a thread's first
+// allocation and torn down by mimalloc when the thread exits.
+#include "emulated_heap.h"
+
+#include <mimalloc.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <unistd.h>
+
+#include "engine.h"
+#include "thread_role.h"
+
+// glibc: runs `fn(obj)` when the calling thread exits, before any pthread key destructor (and at
+// exit() for the main thread). mimalloc tears its thread state down from a pthread key destructor,
+// so this is early enough to stop using the thread's heaps before they disappear.
+extern "C" int __cxa_thread_atexit_impl(void (*fn)(void*), void* obj, void* dso_symbol);
+extern "C" void* __dso_handle;
+
+namespace dime {
+namespace {
+
+static_assert(EmulatedHeap::kMaxAlignment == (size_t(32) << 20) / 2,
+              "mimalloc 2.0.x serves alignments up to half a segment from arenas");
+
+// Per-thread state, initial-exec TLS so the hooks can read it without the loader's help.
+thread_local mi_heap_t* t_heaps[EmulatedHeap::kMaxInstances] __attribute__((tls_model("initial-exec")));
+thread_local bool t_exiting __attribute__((tls_model("initial-exec"))) = false;
+thread_local bool t_exit_hook __attribute__((tls_model("initial-exec"))) = false;
+
+std::atomic<int> g_instances{0};
+size_t g_page_size = 4096;
+
+void on_thread_exit(void*) {
+    // From here on this thread allocates elsewhere (the preload sends it to libc); mimalloc's own
+    // thread-exit handler runs next and moves the pages of our heaps to its abandoned list, where
+    // other threads can still free (and reuse) them.
+    t_exiting = true;
+    for (mi_heap_t*& h : t_heaps) h = nullptr;
+}
+
+void ignore_or_abort(int err, void*) {
+    // mimalloc reports ENOMEM (arena full), EOVERFLOW and EINVAL to its caller as a null result;
+    // EFAULT means its metadata is corrupt (a wild write by the program), where going on is unsafe.
+    if (err == EFAULT) abort();
+}
+
+// mimalloc options that could return arena memory to the OS (MADV_DONTNEED/MADV_FREE/mprotect)
+// behind the engine's back. The arena is registered as committed, which already marks its
+// segments pinned (no decommit, no page reset); switching these off keeps that true whatever
+// MIMALLOC_* variables the program runs with.
+void configure_mimalloc() {
+    mi_option_set(mi_option_allow_decommit, 0);           // segment / span decommit
+    mi_option_set(mi_option_page_reset, 0);               // MADV_FREE of freed pages
+    mi_option_set(mi_option_abandoned_page_decommit, 0);  // decommit when a thread exits
+    mi_option_set(mi_option_deprecated_segment_reset, 0);
+    mi_option_set(mi_option_deprecated_reset_decommits, 0);
+    mi_option_set(mi_option_eager_commit_delay, 0);       // arena memory counts as committed anyway
+    mi_option_set(mi_option_large_os_pages, 0);           // never ask for huge pages
+    mi_option_set(mi_option_destroy_on_exit, 0);          // other threads may run past exit()
+    mi_register_error(&ignore_or_abort, nullptr);
+}
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+bool is_power_of_two(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+}  // namespace
+
+std::unique_ptr<EmulatedHeap> EmulatedHeap::create(Engine& engine, size_t bytes, std::string* error) {
+    auto fail = [&](std::string why) {
+        if (error) *error = std::move(why);
+        return std::unique_ptr<EmulatedHeap>();
+    };
+    const int index = g_instances.fetch_add(1);
+    if (index >= kMaxInstances) return fail("too many emulated heaps");
+    if (index == 0) {
+        long ps = sysconf(_SC_PAGESIZE);
+        if (ps > 0) g_page_size = static_cast<size_t>(ps);
+        configure_mimalloc();
+    }
+
+    const size_t len = round_up(bytes ? bytes : 1, kArenaGranule);
+    // map_region only page-aligns; reserve one granule more and use the aligned part. The slack
+    // stays registered but is never touched, so it costs address space only.
+    std::string why;
+    void* region = engine.map_region(len + kArenaGranule, &why);
+    if (!region) return fail("cannot reserve the emulated heap (" + std::to_string(len >> 20) + " MiB): " + why);
+    const uintptr_t start = round_up(reinterpret_cast<uintptr_t>(region), kArenaGranule);
+
+    mi_arena_id_t id = 0;
+    if (!mi_manage_os_memory_ex(reinterpret_cast<void*>(start), len, /*is_committed=*/true, /*is_large=*/false,
+                                /*is_zero=*/true, /*numa_node=*/-1, /*exclusive=*/true, &id)) {
+        engine.unmap_region(region);
+        return fail("mimalloc refused the emulated heap as an arena");
+    }
+
+    std::unique_ptr<EmulatedHeap> heap(new EmulatedHeap());
+    heap->base_ = start;
+    heap->size_ = len;
+    heap->arena_id_ = id;
+    heap->index_ = index;
+    return heap;
+}
+
+bool EmulatedHeap::thread_can_allocate() noexcept { return !t_exiting; }
+
+mi_heap_t* EmulatedHeap::thread_heap() noexcept {
+    mi_heap_t* h = t_heaps[index_];
+    return __builtin_expect(h != nullptr, 1) ? h : create_thread_heap();
+}
+
+mi_heap_t* EmulatedHeap::create_thread_heap() noexcept {
+    // Setting up mimalloc's thread state and glibc's exit bookkeeping may allocate through the
+    // hooks; that memory is DiME's, so it goes to libc.
+    InternalScope internal;
+    if (t_exiting) return nullptr;
+    if (!t_exit_hook) {
+        if (__cxa_thread_atexit_impl(&on_thread_exit, nullptr, &__dso_handle) != 0) return nullptr;
+        t_exit_hook = true;
+    }
+    mi_heap_t* h = mi_heap_new_in_arena(arena_id_);
+    t_heaps[index_] = h;
+    return h;
+}
+
+// Each allocation path sets errno only on failure, as glibc does.
+static inline void* check(void* p) {
+    if (__builtin_expect(p == nullptr, 0)) errno = ENOMEM;
+    return p;
+}
+
+void* EmulatedHeap::malloc(size_t n) noexcept {
+    mi_heap_t* h = thread_heap();
+    return check(h ? mi_heap_malloc(h, n) : nullptr);
+}
+
+void* EmulatedHeap::calloc(size_t count, size_t n) noexcept {
+    mi_heap_t* h = thread_heap();
+    return check(h ? mi_heap_calloc(h, count, n) : nullptr);
+}
+
+void* EmulatedHeap::realloc(void* p, size_t n) noexcept {
+    if (p != nullptr && n == 0) {
+        mi_free(p);
+        return nullptr;
+    }
+    mi_heap_t* h = thread_heap();
+    return check(h ? mi_heap_realloc(h, p, n) : nullptr);
+}
+
+void* EmulatedHeap::reallocarray(void* p, size_t count, size_t n) noexcept {
+    size_t total;
+    if (__builtin_mul_overflow(count, n, &total)) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+    return realloc(p, total);
+}
+
+int EmulatedHeap::posix_memalign(void** out, size_t alignment, size_t n) noexcept {
+    if (!is_power_of_two(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
+    mi_heap_t* h = thread_heap();
+    void* p = h ? mi_heap_malloc_aligned(h, n, alignment) : nullptr;
+    if (p == nullptr) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void* EmulatedHeap::aligned_alloc(size_t alignment, size_t n) noexcept {
+    if (!is_power_of_two(alignment)) {
+        errno = EINVAL;
+        return nullptr;
+    }
+    mi_heap_t* h = thread_heap();
+    return check(h ? mi_heap_malloc_aligned(h, n, alignment) : nullptr);
+}
+
+void* EmulatedHeap::memalign(size_t alignment, size_t n) noexcept {
+    if (alignment <= alignof(max_align_t)) return malloc(n);
+    if (!is_power_of_two(alignment)) {
+        if (alignment > (SIZE_MAX >> 1) + 1) {
+            errno = EINVAL;
+            return nullptr;
+        }
+        alignment = size_t(1) << (64 - __builtin_clzll(alignment));
+    }
+    mi_heap_t* h = thread_heap();
+    return check(h ? mi_heap_malloc_aligned(h, n, alignment) : nullptr);
+}
+
+void* EmulatedHeap::valloc(size_t n) noexcept { return memalign(g_page_size, n); }
+
+void* EmulatedHeap::pvalloc(size_t n) noexcept {
+    if (n > SIZE_MAX - g_page_size) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+    return memalign(g_page_size, n == 0 ? g_page_size : round_up(n, g_page_size));
+}
+
+void EmulatedHeap::free(void* p) noexcept { mi_free(p); }
+
+size_t EmulatedHeap::usable_size(const void* p) const noexcept { return p ? mi_usable_size(p) : 0; }
+
+}  // namespace dime

@@ -1,0 +1,231 @@
+// engine.cpp — assembles the engine: userfaultfd, page table, pool, policy, handler thread;
+// registers regions; calibrates DiME's own cost per fault; keeps pages intact across fork().
+// Runs on application threads (start, map/unmap, fork hooks); the fault path is in
+// fault_handler.cpp.
+#include "engine.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <pthread.h>
+#include <unistd.h>
+#include <vector>
+
+#include "clock.h"
+#include "fault_handler.h"
+#include "local_pool.h"
+#include "page_table.h"
+#include "policies/policy.h"
+#include "thread_role.h"
+
+namespace dime {
+namespace {
+
+// Address space reserved for emulated memory (not memory: PROT_NONE until carved).
+constexpr size_t kSpanBytes = size_t(1) << 40;
+
+// Engines alive in this process, for the fork hooks. Fixed slots: fork handlers must not allocate.
+constexpr int kMaxEngines = 16;
+std::atomic<Engine*> g_engines[kMaxEngines];
+std::once_flag g_atfork_once;
+
+template <typename F>
+void for_each_engine(F&& f) {
+    for (auto& slot : g_engines)
+        if (Engine* e = slot.load(std::memory_order_acquire)) f(*e);
+}
+
+void fork_prepare() { for_each_engine([](Engine& e) { e.before_fork(); }); }
+void fork_parent() { for_each_engine([](Engine& e) { e.after_fork_in_parent(); }); }
+void fork_child() { for_each_engine([](Engine& e) { e.after_fork_in_child(); }); }
+
+bool enlist(Engine* e) {
+    std::call_once(g_atfork_once, [] { pthread_atfork(fork_prepare, fork_parent, fork_child); });
+    for (auto& slot : g_engines) {
+        Engine* expected = nullptr;
+        if (slot.compare_exchange_strong(expected, e)) return true;
+    }
+    return false;
+}
+
+void delist(Engine* e) {
+    for (auto& slot : g_engines) {
+        Engine* expected = e;
+        slot.compare_exchange_strong(expected, nullptr);
+    }
+}
+
+}  // namespace
+
+Engine::Engine() = default;
+
+std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
+    InternalScope internal;
+    auto fail = [&](std::string why) -> std::unique_ptr<Engine> {
+        if (error) *error = std::move(why);
+        return nullptr;
+    };
+    std::unique_ptr<Engine> e(new Engine());
+    e->cfg_ = cfg;
+    auto policy = make_policy(cfg.policy);
+    if (!policy) return fail("unknown policy '" + cfg.policy + "' (available: " + policy_names() + ")");
+
+    const char* why = nullptr;
+    e->fd_ = uffd::open_descriptor(&e->caps_, &why);
+    if (e->fd_ < 0) return fail(why ? why : "cannot open userfaultfd");
+
+    e->stats_ = std::make_unique<Stats>();
+    e->pages_ = std::make_unique<PageTable>();
+    if (!e->pages_->init(cfg.page_size, kSpanBytes))
+        return fail("cannot reserve address space for emulated memory (ulimit -v?)");
+    e->pool_ = std::make_unique<LocalPool>(std::move(policy), cfg.pool_pages(), *e->stats_);
+    if (!e->pool_->init(e->pages_->max_pages())) return fail("cannot allocate the replacement policy's metadata");
+    e->handler_ = std::make_unique<FaultHandler>(e->fd_, e->caps_, e->cfg_, *e->pages_, *e->pool_, *e->stats_);
+    std::string handler_error;
+    if (!e->handler_->start(&handler_error)) return fail(handler_error);
+    if (!enlist(e.get())) return fail("too many DiME engines in one process");
+
+    if (cfg.overhead_ns >= 0) {
+        const auto own = static_cast<uint64_t>(cfg.overhead_ns);
+        e->handler_->set_overhead({own, own});
+    } else {
+        e->calibrate();
+    }
+    return e;
+}
+
+Engine::~Engine() {
+    delist(this);
+    if (forked_child_) return;  // the handler thread and descriptor belong to the parent
+    if (handler_) handler_->stop();
+    handler_.reset();
+    if (fd_ >= 0) close(fd_);  // unregisters every range
+    // pages_ unmaps both spans as it goes.
+}
+
+// ---- regions ------------------------------------------------------------------------------------
+
+void* Engine::map_region(size_t bytes, std::string* error) {
+    InternalScope internal;
+    std::lock_guard lock(control_);
+    const size_t ps = cfg_.page_size;
+    bytes = (bytes + ps - 1) / ps * ps;
+    Region* r = pages_->carve(bytes);
+    if (!r) {
+        if (error) *error = "emulated address space exhausted (or too many regions)";
+        return nullptr;
+    }
+    void* app = reinterpret_cast<void*>(r->base.load(std::memory_order_relaxed));
+    void* back = reinterpret_cast<void*>(pages_->backing_of(r->base.load(std::memory_order_relaxed)));
+    uint64_t ioctls = 0;
+    int rc = uffd::register_range(fd_, app, bytes, caps_.write_protect, &ioctls);
+    if (rc == -EINVAL && caps_.write_protect) rc = uffd::register_range(fd_, app, bytes, false, &ioctls);
+    if (rc == 0) rc = uffd::register_range(fd_, back, bytes, false, nullptr);
+    if (rc != 0) {
+        uffd::unregister_range(fd_, app, bytes);
+        pages_->retire(r);
+        if (error) *error = std::string("cannot register emulated memory with userfaultfd: ") + strerror(-rc);
+        return nullptr;
+    }
+    return app;
+}
+
+Region* Engine::find_region(void* base) {
+    const auto addr = reinterpret_cast<uintptr_t>(base);
+    for (int i = 0; i < PageTable::kMaxRegions; ++i) {
+        Region& r = pages_->regions()[i];
+        if (r.base.load(std::memory_order_acquire) == addr) return &r;
+    }
+    return nullptr;
+}
+
+void Engine::release_region(Region* r) {
+    const uintptr_t app = r->base.load(std::memory_order_relaxed);
+    handler_->forget_region(*r);
+    uffd::unregister_range(fd_, reinterpret_cast<void*>(app), r->bytes);
+    uffd::unregister_range(fd_, reinterpret_cast<void*>(pages_->backing_of(app)), r->bytes);
+    pages_->retire(r);
+}
+
+void Engine::unmap_region(void* base) {
+    InternalScope internal;
+    std::lock_guard lock(control_);
+    if (forked_child_) return;
+    if (Region* r = find_region(base)) release_region(r);
+}
+
+// ---- calibration ----------------------------------------------------------------------------------
+
+// Measures, as an application thread sees it, what one fault costs with no injected delay:
+// the kernel's trap and wake-up, the notification, DiME's bookkeeping and the ioctls, with
+// the pool full so every fetch also evicts. That cost is then subtracted from each injected
+// delay, so the time per remote access equals the configured one.
+void Engine::calibrate() {
+    constexpr size_t kPages = 256, kPoolPages = 64, kPasses = 4;
+    const size_t ps = cfg_.page_size;
+    handler_->set_calibrating(true);
+    const uint64_t capacity = pool_->capacity();
+    pool_->set_capacity(kPoolPages);
+    auto* base = static_cast<volatile char*>(map_region(kPages * ps));
+    Overhead own{};
+    if (base) {
+        std::vector<uint64_t> first, again;
+        first.reserve(kPages);
+        again.reserve(kPages * (kPasses - 1));
+        for (size_t pass = 0; pass < kPasses; ++pass)
+            for (size_t i = 0; i < kPages; ++i) {
+                const uint64_t t0 = now_ns();
+                base[i * ps] = static_cast<char>(pass + 1);
+                const uint64_t t1 = now_ns();
+                (pass == 0 ? first : again).push_back(t1 - t0);
+            }
+        auto median = [](std::vector<uint64_t>& v) {
+            std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+            return v[v.size() / 2];
+        };
+        own = {median(first), median(again)};
+        unmap_region(const_cast<char*>(base));
+    }
+    pool_->set_capacity(capacity);
+    handler_->set_calibrating(false);
+    handler_->set_overhead(own);
+    handler_->reset_stats();
+}
+
+uint64_t Engine::overhead_ns() const { return handler_ ? handler_->overhead().refetch_ns : 0; }
+
+Totals Engine::totals() const { return stats_->snapshot(); }
+
+// ---- fork -------------------------------------------------------------------------------------------
+
+void Engine::before_fork() {
+    control_.lock();
+    if (!forked_child_) handler_->pause();
+}
+
+void Engine::after_fork_in_parent() {
+    if (!forked_child_) handler_->resume();
+    control_.unlock();
+}
+
+// The child inherits no userfaultfd registration (we do not ask for UFFD_FEATURE_EVENT_FORK), so
+// its emulated regions are plain memory from here on; evicted pages are still in the backing
+// span. Put each one back where the program expects it. The handler was parked, so no page
+// is half-moved. The child runs unemulated.
+void Engine::after_fork_in_child() {
+    if (!forked_child_) {
+        const size_t ps = cfg_.page_size;
+        const PageId end = pages_->touched_end();
+        for (PageId p = 0; p < end; ++p)
+            if ((pages_->state(p) & kStateMask) == kRemote)
+                memcpy(reinterpret_cast<void*>(pages_->app_address(p)),
+                       reinterpret_cast<const void*>(pages_->backing_address(p)), ps);
+        forked_child_ = true;
+        (void)handler_.release();  // its thread does not exist here; the object is the parent's
+        close(fd_);
+        fd_ = -1;
+    }
+    control_.unlock();
+}
+
+}  // namespace dime

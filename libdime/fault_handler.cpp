@@ -1,0 +1,485 @@
+// fault_handler.cpp — the fault path. Runs on the handler thread (see fault_handler.h).
+//
+// One fault, start to end:
+//   read_notifications()  non-blocking read of up to 64 uffd_msg at once
+//   on_fault()            page number from the address, O(1) state lookup, duplicate check
+//   schedule()            due = now + link cost - DiME's own overhead; into the in-flight heap
+//   resolve_due()         when due: map the page (UFFDIO_MOVE back, or zero-fill), wake the thread
+//   evict_to_capacity()   the policy names a victim; UFFDIO_MOVE it out to the backing span
+#include "fault_handler.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <poll.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "meta_memory.h"
+#include "thread_role.h"
+
+namespace dime {
+namespace {
+
+// Below this, waiting for a due time is a pure clock spin (no read() syscall in between),
+// so resolutions are not late by the cost of a read.
+constexpr uint64_t kSpinOnlyNs = 1500;
+// block mode: sleep in poll() only when the next due time is further away than this,
+// and wake this much early to spin the rest precisely.
+constexpr uint64_t kSleepMarginNs = 60000;
+
+bool page_is_resident(uintptr_t addr, size_t len) {
+    unsigned char vec = 0;
+    return mincore(reinterpret_cast<void*>(addr), len, &vec) == 0 && (vec & 1);
+}
+
+}  // namespace
+
+FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Config& cfg, PageTable& pages,
+                           LocalPool& pool, Stats& stats)
+    : fd_(uffd), caps_(caps), cfg_(cfg), pages_(pages), pool_(pool), stats_(stats),
+      move_works_(caps.move), use_write_protect_(caps.write_protect),
+      poll_mode_(cfg.poll_mode == "block"    ? PollMode::kBlock
+                 : cfg.poll_mode == "hybrid" ? PollMode::kHybrid
+                                             : PollMode::kBusy),
+      first_touch_local_(cfg.first_touch == "local") {
+    link_.configure(cfg.latency_ns, cfg.bandwidth_bps, cfg.page_size);
+}
+
+FaultHandler::~FaultHandler() {
+    stop();
+    if (wake_fd_ >= 0) close(wake_fd_);
+    if (heap_) munmap(heap_, kMaxInFlight * sizeof(InFlight));
+    if (zero_page_) munmap(zero_page_, cfg_.page_size);
+}
+
+bool FaultHandler::start(std::string* error) {
+    heap_ = static_cast<InFlight*>(map_metadata(kMaxInFlight * sizeof(InFlight)));
+    zero_page_ = map_metadata(cfg_.page_size);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!heap_ || !zero_page_ || wake_fd_ < 0) {
+        if (error) *error = "cannot allocate the fault handler's memory";
+        return false;
+    }
+    // Touch the metadata now: a first touch costs microseconds we do not want on a fault.
+    for (size_t off = 0; off < kMaxInFlight * sizeof(InFlight); off += 4096)
+        reinterpret_cast<volatile char*>(heap_)[off] = 0;
+    reinterpret_cast<volatile char*>(zero_page_)[0] = 0;
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (cfg_.handler_cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(static_cast<int>(cfg_.handler_cpu), &set);
+        pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+    }
+    const int rc = pthread_create(&thread_, &attr, &FaultHandler::thread_main, this);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        if (error) *error = "cannot start the fault handler thread";
+        return false;
+    }
+    running_ = true;
+    return true;
+}
+
+void FaultHandler::stop() {
+    if (!running_) return;
+    request(Request::kStop);
+    pthread_join(thread_, nullptr);
+    running_ = false;
+}
+
+void FaultHandler::set_overhead(Overhead o) {
+    overhead_first_.store(o.first_touch_ns, std::memory_order_relaxed);
+    overhead_refetch_.store(o.refetch_ns, std::memory_order_relaxed);
+}
+
+Overhead FaultHandler::overhead() const {
+    return {overhead_first_.load(std::memory_order_relaxed), overhead_refetch_.load(std::memory_order_relaxed)};
+}
+
+// ---- requests from other threads -------------------------------------------------------------
+
+void FaultHandler::request(Request r) {
+    const uint32_t seq = request_seq_.load(std::memory_order_relaxed) + 1;
+    request_.store(r, std::memory_order_relaxed);
+    request_seq_.store(seq, std::memory_order_release);
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+    for (uint32_t done = done_seq_.load(std::memory_order_acquire); done != seq;
+         done = done_seq_.load(std::memory_order_acquire))
+        done_seq_.wait(done, std::memory_order_acquire);
+}
+
+void FaultHandler::pause() {
+    if (running_) request(Request::kPause);
+}
+
+void FaultHandler::resume() {
+    if (!running_) return;
+    resume_seq_.fetch_add(1, std::memory_order_release);
+    resume_seq_.notify_all();
+}
+
+void FaultHandler::forget_region(const Region& r) {
+    request_region_ = &r;
+    if (running_) request(Request::kForgetRegion);
+}
+
+void FaultHandler::reset_stats() {
+    if (running_) request(Request::kResetStats);
+}
+
+void FaultHandler::serve_request() {
+    const uint32_t seq = request_seq_.load(std::memory_order_acquire);
+    const Request r = request_.load(std::memory_order_relaxed);
+    uint64_t drained;
+    [[maybe_unused]] ssize_t n = read(wake_fd_, &drained, sizeof drained);
+    switch (r) {
+    case Request::kForgetRegion: {
+        const Region& region = *request_region_;
+        const PageId end = region.first + region.count;
+        // Threads still blocked on this region are woken first; they would otherwise hang.
+        for (size_t i = 0; i < heap_size_;) {
+            if (heap_[i].page - region.first < region.count) {
+                const InFlight f = heap_[i];
+                heap_[i] = heap_[--heap_size_];
+                pages_.state(f.page) &= ~kInFlight;
+                pool_.cancel_reservation();
+                uffd::wake(fd_, pages_.app_address(f.page), cfg_.page_size);
+            } else {
+                ++i;
+            }
+        }
+        std::make_heap(heap_, heap_ + heap_size_, [](const InFlight& a, const InFlight& b) { return a.due > b.due; });
+        const PageId scan_end = std::min(end, pages_.touched_end());
+        for (PageId p = region.first; p < scan_end; ++p)
+            if ((pages_.state(p) & kStateMask) == kLocal) pool_.forget(p);
+        break;
+    }
+    case Request::kResetStats: {
+        const uint64_t resident = stats_.resident_pages.load(std::memory_order_relaxed);
+        for (auto* c : {&stats_.first_touch_faults, &stats_.refetch_faults, &stats_.duplicate_faults,
+                        &stats_.evictions, &stats_.eviction_fallbacks, &stats_.injected_delay_ns,
+                        &stats_.handler_ns, &stats_.policy_ns})
+            c->store(0, std::memory_order_relaxed);
+        stats_.resident_pages.store(resident, std::memory_order_relaxed);
+        stats_.fault_latency.reset();
+        break;
+    }
+    case Request::kPause:
+    case Request::kStop:
+    case Request::kNone:
+        break;
+    }
+    const uint32_t resume_at = resume_seq_.load(std::memory_order_acquire);
+    done_seq_.store(seq, std::memory_order_release);
+    done_seq_.notify_all();
+    if (r == Request::kPause) {
+        // Parked until resume(): no operation is half-done, so the page table is consistent.
+        for (uint32_t now = resume_seq_.load(std::memory_order_acquire); now == resume_at;
+             now = resume_seq_.load(std::memory_order_acquire))
+            resume_seq_.wait(now, std::memory_order_acquire);
+    }
+}
+
+// ---- the loop ----------------------------------------------------------------------------------
+
+void* FaultHandler::thread_main(void* self) {
+    t_internal = true;  // anything this thread allocates must not come from emulated memory
+    static_cast<FaultHandler*>(self)->run();
+    return nullptr;
+}
+
+void FaultHandler::run() {
+    uint32_t served = 0;
+    idle_since_ = now_ns();
+    for (;;) {
+        const uint32_t seq = request_seq_.load(std::memory_order_acquire);
+        if (seq != served) {
+            served = seq;
+            if (request_.load(std::memory_order_relaxed) == Request::kStop) break;
+            serve_request();
+        }
+        uint64_t now = now_ns();
+        const bool due_soon = heap_size_ && heap_[0].due <= now + kSpinOnlyNs;
+        bool worked = false;
+        if (!due_soon) worked = read_notifications(now);
+        now = now_ns();
+        if (heap_size_ && heap_[0].due <= now) {
+            resolve_due(now);
+            worked = true;
+        }
+        if (worked)
+            idle_since_ = now_ns();
+        else if (!due_soon)
+            wait_for_work(now);
+        else
+            cpu_relax();
+    }
+    // Leave nobody blocked: resolve everything still in flight, now.
+    while (heap_size_) resolve(heap_pop());
+    done_seq_.store(request_seq_.load(std::memory_order_acquire), std::memory_order_release);
+    done_seq_.notify_all();
+}
+
+void FaultHandler::wait_for_work(uint64_t now) {
+    if (poll_mode_ == PollMode::kBusy) {
+        cpu_relax();
+        return;
+    }
+    if (poll_mode_ == PollMode::kHybrid && now - idle_since_ < cfg_.spin_ns) {
+        cpu_relax();
+        return;
+    }
+    int timeout_ms = -1;
+    if (heap_size_) {
+        const uint64_t wait = heap_[0].due - now;
+        if (wait <= kSleepMarginNs) {
+            cpu_relax();
+            return;
+        }
+        // poll() counts in milliseconds; round down and let the spin finish the job.
+        timeout_ms = static_cast<int>((wait - kSleepMarginNs) / 1000000);
+        if (timeout_ms == 0) {
+            timespec ts{0, static_cast<long>(wait - kSleepMarginNs)};
+            pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+            ppoll(fds, 2, &ts, nullptr);
+            return;
+        }
+    }
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    poll(fds, 2, timeout_ms);
+}
+
+bool FaultHandler::read_notifications(uint64_t) {
+    uffd_msg msgs[64];
+    const ssize_t n = read(fd_, msgs, sizeof msgs);
+    if (n <= 0) return false;
+    const uint64_t now = now_ns();
+    const size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
+    for (size_t i = 0; i < count; ++i)
+        if (msgs[i].event == UFFD_EVENT_PAGEFAULT) on_fault(msgs[i], now);
+    Stats::bump(stats_.handler_ns, now_ns() - now);
+    return true;
+}
+
+void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
+    const uintptr_t addr = msg.arg.pagefault.address & ~(uintptr_t(cfg_.page_size) - 1);
+    const bool write = msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
+    if (!pages_.contains(addr)) {  // not ours: never leave a thread blocked
+        uffd::wake(fd_, addr, cfg_.page_size);
+        return;
+    }
+    const PageId p = pages_.page_of(addr);
+    const uint8_t st = pages_.state(p);
+    if (st & kInFlight) {
+        // A signal made the thread fault again, or another thread touched the same page: the
+        // pending resolution wakes them all.
+        Stats::bump(stats_.duplicate_faults);
+        return;
+    }
+    switch (st & kStateMask) {
+    case kUntouched:
+        pages_.note_touched(p);
+        if (first_touch_local_) {
+            Stats::bump(stats_.first_touch_faults);
+            fill_first_touch(p, write);
+            pages_.state(p) = kLocal;
+            pool_.admit(p);
+            evict_to_capacity();
+        } else {
+            schedule(p, FetchKind::kFirstTouch, write, now);
+        }
+        return;
+    case kRemote:
+        schedule(p, FetchKind::kRefetch, write, now);
+        return;
+    case kLocal:
+    default:
+        // Either a notification that raced with its own resolution, or a write-protect fault
+        // left from an eviction fallback, or the page was dropped behind our back
+        // (MADV_DONTNEED): then it reads as zeros, as the kernel would have it.
+        if (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+            uffd::write_protect(fd_, addr, cfg_.page_size, false, true);
+        } else if (uffd::zeropage(fd_, addr, cfg_.page_size) != 0) {
+            uffd::wake(fd_, addr, cfg_.page_size);
+        }
+        Stats::bump(stats_.duplicate_faults);
+        return;
+    }
+}
+
+void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now) {
+    InFlight f{};
+    f.arrived = now;
+    f.page = p;
+    f.kind = kind;
+    f.write = write;
+    if (calibrating_.load(std::memory_order_relaxed)) {
+        f.due = now;
+    } else {
+        const uint64_t done = link_.book_fetch(now);
+        f.modeled_ns = done - now;
+        // DiME's own cost is already part of what the application waits; inject the rest.
+        const uint64_t own = kind == FetchKind::kFirstTouch ? overhead_first_.load(std::memory_order_relaxed)
+                                                            : overhead_refetch_.load(std::memory_order_relaxed);
+        f.due = now + (f.modeled_ns > own ? f.modeled_ns - own : 0);
+    }
+    pages_.state(p) |= kInFlight;
+    // Make room now, while the fetch is in flight, so eviction stays off the fault's critical
+    // path whenever the injected delay is longer than an eviction.
+    pool_.reserve();
+    evict_to_capacity();
+    if (heap_size_ == kMaxInFlight) {  // cannot happen with fewer threads than slots; stay safe
+        resolve(f);
+        return;
+    }
+    heap_push(f);
+}
+
+void FaultHandler::resolve_due(uint64_t now) {
+    while (heap_size_ && heap_[0].due <= now) {
+        resolve(heap_pop());
+        now = now_ns();
+    }
+}
+
+void FaultHandler::resolve(const InFlight& f) {
+    const uint64_t t0 = now_ns();
+    // Book-keep first: the ioctl wakes the application, which may read the counters at once.
+    const uint64_t own = f.kind == FetchKind::kFirstTouch ? overhead_first_.load(std::memory_order_relaxed)
+                                                          : overhead_refetch_.load(std::memory_order_relaxed);
+    const uint64_t late = t0 > f.due ? t0 - f.due : 0;
+    // What the application waits: the modelled cost, or DiME's floor if that is larger, plus
+    // however late the handler is.
+    stats_.fault_latency.record(std::max(f.modeled_ns, own) + late);
+    Stats::bump(stats_.injected_delay_ns, f.modeled_ns);
+    Stats::bump(f.kind == FetchKind::kFirstTouch ? stats_.first_touch_faults : stats_.refetch_faults);
+    pages_.state(f.page) = kLocal;
+    pool_.admit_reserved(f.page);
+    if (f.kind == FetchKind::kFirstTouch)
+        fill_first_touch(f.page, f.write);
+    else
+        fetch_back(f.page);
+    Stats::bump(stats_.handler_ns, now_ns() - t0);
+}
+
+void FaultHandler::fill_first_touch(PageId p, bool write) {
+    const uintptr_t addr = pages_.app_address(p);
+    // A read maps the shared zero page (cheapest); a write needs a private page right away.
+    const int rc = write ? uffd::copy(fd_, addr, reinterpret_cast<uintptr_t>(zero_page_), cfg_.page_size)
+                         : uffd::zeropage(fd_, addr, cfg_.page_size);
+    if (rc == -EEXIST) uffd::wake(fd_, addr, cfg_.page_size);
+}
+
+void FaultHandler::fetch_back(PageId p) {
+    const uintptr_t addr = pages_.app_address(p);
+    const uintptr_t back = pages_.backing_address(p);
+    const size_t len = cfg_.page_size;
+    if (move_works_) {
+        const int rc = uffd::move(fd_, addr, back, len);
+        if (rc == 0) return;
+        if (rc == -EEXIST) {  // mapped already (cannot normally happen): keep what is there
+            madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
+            uffd::wake(fd_, addr, len);
+            return;
+        }
+        if (rc != -EBUSY) move_works_ = false;  // MOVE refused for good: copy from now on
+    }
+    // The backing page is shared with a child after fork (EBUSY), or MOVE is unavailable:
+    // copy it in, then drop the backing copy.
+    Stats::bump(stats_.eviction_fallbacks);
+    int rc = uffd::copy(fd_, addr, back, len);
+    if (rc == -EEXIST) uffd::wake(fd_, addr, len);
+    madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
+}
+
+void FaultHandler::evict_to_capacity() {
+    while (pool_.over_capacity()) {
+        const PageId victim = pool_.evict_one();
+        if (victim == kNoPage) return;
+        evict(victim);
+    }
+}
+
+void FaultHandler::evict(PageId victim) {
+    const uintptr_t addr = pages_.app_address(victim);
+    const uintptr_t back = pages_.backing_address(victim);
+    const size_t len = cfg_.page_size;
+    if (move_works_) {
+        // Atomic with respect to the application: a concurrent write lands before the move
+        // (and travels with the page) or faults after it (and fetches the page back).
+        int rc = uffd::move(fd_, back, addr, len, /*wake=*/false);
+        if (rc == -EEXIST) {  // stale backing copy: drop it and retry
+            madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
+            rc = uffd::move(fd_, back, addr, len, false);
+        }
+        if (rc == 0) {
+            pages_.state(victim) = kRemote;
+            Stats::bump(stats_.evictions);
+            return;
+        }
+        if (rc == -ENOENT) {  // the application dropped the page itself: nothing to keep
+            pages_.state(victim) = kUntouched;
+            return;
+        }
+        if (rc != -EBUSY) move_works_ = false;
+    }
+    // Fallback: copy the page to the backing span, then unmap it. Write-protect it first so a
+    // concurrent write blocks (and is re-fetched after) instead of being lost between the two.
+    if (!page_is_resident(addr, len)) {  // dropped by the application: never read a hole
+        pages_.state(victim) = kUntouched;
+        return;
+    }
+    Stats::bump(stats_.eviction_fallbacks);
+    if (use_write_protect_) uffd::write_protect(fd_, addr, len, true, false);
+    int rc = uffd::copy(fd_, back, addr, len, false);
+    if (rc == -EEXIST) {
+        madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
+        rc = uffd::copy(fd_, back, addr, len, false);
+    }
+    if (rc != 0) {  // could not save it: keep the page local rather than lose it
+        if (use_write_protect_) uffd::write_protect(fd_, addr, len, false, true);
+        pool_.admit(victim);
+        return;
+    }
+    madvise(reinterpret_cast<void*>(addr), len, MADV_DONTNEED);
+    pages_.state(victim) = kRemote;
+    Stats::bump(stats_.evictions);
+}
+
+// ---- the in-flight heap -------------------------------------------------------------------------
+
+void FaultHandler::heap_push(const InFlight& f) {
+    size_t i = heap_size_++;
+    while (i > 0) {
+        const size_t parent = (i - 1) / 2;
+        if (heap_[parent].due <= f.due) break;
+        heap_[i] = heap_[parent];
+        i = parent;
+    }
+    heap_[i] = f;
+}
+
+FaultHandler::InFlight FaultHandler::heap_pop() {
+    const InFlight top = heap_[0];
+    const InFlight last = heap_[--heap_size_];
+    size_t i = 0;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= heap_size_) break;
+        if (child + 1 < heap_size_ && heap_[child + 1].due < heap_[child].due) ++child;
+        if (last.due <= heap_[child].due) break;
+        heap_[i] = heap_[child];
+        i = child;
+    }
+    if (heap_size_) heap_[i] = last;
+    return top;
+}
+
+}  // namespace dime

@@ -1,0 +1,113 @@
+// fault_handler.h — the handler thread: reads userfaultfd notifications, schedules each fault's
+// resolution at its due time (link model + overhead compensation), resolves it, and keeps the
+// local pool within capacity by evicting through the replacement policy.
+//
+// The fault path (everything the handler thread runs) never allocates, never takes a lock and
+// never logs; it touches only metadata memory and moves application pages with ioctls. Other
+// threads talk to it through `request()`, which never blocks the fault path.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+
+#include "config.h"
+#include "link_model.h"
+#include "local_pool.h"
+#include "page_table.h"
+#include "stats.h"
+#include "uffd.h"
+
+namespace dime {
+
+enum class FetchKind : uint8_t { kFirstTouch, kRefetch };
+
+// DiME's own cost per fault as the application sees it with no injected delay.
+struct Overhead {
+    uint64_t first_touch_ns = 0;
+    uint64_t refetch_ns = 0;
+};
+
+class FaultHandler {
+public:
+    FaultHandler(int uffd, const uffd::Capabilities& caps, const Config& cfg, PageTable& pages, LocalPool& pool,
+                 Stats& stats);
+    ~FaultHandler();
+
+    // Starts the thread (pinned if cfg.handler_cpu >= 0). False + *error on failure.
+    bool start(std::string* error);
+    // Resolves what is in flight and ends the thread.
+    void stop();
+
+    // While calibrating, faults are resolved as soon as they arrive, with no delay.
+    void set_calibrating(bool on) { calibrating_.store(on, std::memory_order_relaxed); }
+    void set_overhead(Overhead o);
+    Overhead overhead() const;
+
+    // Synchronous requests from other threads (serialised by the caller).
+    void pause();   // parks the handler between two operations (before fork)
+    void resume();
+    void forget_region(const Region& r);  // resolve its in-flight faults, drop its pages from the pool
+    void reset_stats();
+
+private:
+    struct InFlight {
+        uint64_t due;         // when to resolve
+        uint64_t arrived;     // when the notification was read
+        uint64_t modeled_ns;  // the remote-access cost this fault emulates
+        PageId page;
+        FetchKind kind;
+        bool write;
+    };
+    enum class Request : uint32_t { kNone, kPause, kForgetRegion, kResetStats, kStop };
+
+    static void* thread_main(void* self);
+    void run();
+    bool read_notifications(uint64_t now);
+    void on_fault(const uffd_msg& msg, uint64_t now);
+    void schedule(PageId p, FetchKind kind, bool write, uint64_t now);
+    void resolve_due(uint64_t now);
+    void resolve(const InFlight& f);
+    void fill_first_touch(PageId p, bool write);
+    void fetch_back(PageId p);
+    void evict_to_capacity();
+    void evict(PageId victim);
+    void serve_request();
+    void wait_for_work(uint64_t now);
+    void request(Request r);
+
+    // The in-flight set: a binary min-heap on `due`, preallocated.
+    void heap_push(const InFlight& f);
+    InFlight heap_pop();
+
+    const int fd_;
+    const uffd::Capabilities caps_;
+    const Config& cfg_;
+    PageTable& pages_;
+    LocalPool& pool_;
+    Stats& stats_;
+    LinkModel link_;
+    bool move_works_;
+    bool use_write_protect_;
+    enum class PollMode : uint8_t { kBusy, kBlock, kHybrid } poll_mode_;
+    bool first_touch_local_;
+    void* zero_page_ = nullptr;  // source for write faults on never-used pages
+
+    static constexpr size_t kMaxInFlight = 1 << 14;
+    InFlight* heap_ = nullptr;
+    size_t heap_size_ = 0;
+
+    std::atomic<bool> calibrating_{false};
+    std::atomic<uint64_t> overhead_first_{0}, overhead_refetch_{0};
+
+    pthread_t thread_{};
+    bool running_ = false;
+    int wake_fd_ = -1;  // eventfd: wakes a handler blocked in poll() for a request
+    std::atomic<Request> request_{Request::kNone};
+    std::atomic<uint32_t> request_seq_{0}, done_seq_{0}, resume_seq_{0};
+    const Region* request_region_ = nullptr;
+    uint64_t idle_since_ = 0;
+};
+
+}  // namespace dime

@@ -1,0 +1,22 @@
+// link_model.cpp — propagation overlaps, transmission queues (see link_model.h).
+#include "link_model.h"
+
+#include <algorithm>
+
+namespace dime {
+
+void LinkModel::configure(uint64_t latency_ns, uint64_t bandwidth_bps, uint64_t page_bytes) {
+    propagation_ns_ = 2 * latency_ns;
+    const unsigned __int128 bits = static_cast<unsigned __int128>(page_bytes) * 8 * 1000000000ull;
+    transmission_ns_ = static_cast<uint64_t>((bits + bandwidth_bps / 2) / bandwidth_bps);
+}
+
+uint64_t LinkModel::book_fetch(uint64_t now) {
+    // The request reaches the blade after one latency; the page then waits for the link.
+    const uint64_t at_blade = now + propagation_ns_ / 2;
+    const uint64_t start = std::max(at_blade, link_free_at_);
+    link_free_at_ = start + transmission_ns_;
+    return link_free_at_ + propagation_ns_ / 2;
+}
+
+}  // namespace dime

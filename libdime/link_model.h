@@ -1,0 +1,25 @@
+// link_model.h — the network between this machine and the memory blade.
+//
+// A remote fetch costs 2 x latency (request out, page back: propagation, which concurrent
+// fetches overlap) plus page_bytes x 8 / bandwidth (transmission, which they share: fetches
+// queue for the link). Handler thread only.
+#pragma once
+
+#include <cstdint>
+
+namespace dime {
+
+class LinkModel {
+public:
+    void configure(uint64_t latency_ns, uint64_t bandwidth_bps, uint64_t page_bytes);
+    // Books one page on the link for a fetch requested at `now`; returns when it completes.
+    uint64_t book_fetch(uint64_t now);
+    uint64_t idle_fetch_ns() const { return propagation_ns_ + transmission_ns_; }
+
+private:
+    uint64_t propagation_ns_ = 0;   // round trip: 2 x one-way latency
+    uint64_t transmission_ns_ = 0;  // one page on the wire
+    uint64_t link_free_at_ = 0;     // when the last booked transmission ends
+};
+
+}  // namespace dime

@@ -1,0 +1,47 @@
+// local_pool.h — the bounded set of pages that are local (mapped in the application's
+// address space). Admission and victim choice go through the replacement policy; the
+// mechanics of moving a victim out belong to the fault handler. Handler thread only, except
+// capacity, which any thread may change (it is read once per fault).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "policies/policy.h"
+#include "stats.h"
+
+namespace dime {
+
+class LocalPool {
+public:
+    LocalPool(std::unique_ptr<ReplacementPolicy> policy, uint64_t capacity, Stats& stats)
+        : policy_(std::move(policy)), capacity_(capacity), stats_(stats) {}
+
+    bool init(size_t max_pages) { return policy_->init(max_pages); }
+    const char* policy_name() const { return policy_->name(); }
+
+    // A fetch was scheduled: hold a slot for its page, so room is made while it is in flight.
+    void reserve() { ++reserved_; }
+    // The reserved page arrived (reserve() was called for it) / a page arrived unannounced.
+    void admit_reserved(PageId p) { --reserved_; admit(p); }
+    void cancel_reservation() { --reserved_; }
+    void admit(PageId p);
+    void forget(PageId p);
+    bool over_capacity() const { return resident_ + reserved_ > capacity_.load(std::memory_order_relaxed); }
+    // Picks the next page to leave and removes it from the pool; kNoPage if the pool is empty.
+    PageId evict_one();
+
+    uint64_t resident() const { return resident_; }
+    uint64_t capacity() const { return capacity_.load(std::memory_order_relaxed); }
+    void set_capacity(uint64_t pages) { capacity_.store(pages, std::memory_order_relaxed); }
+
+private:
+    std::unique_ptr<ReplacementPolicy> policy_;
+    std::atomic<uint64_t> capacity_;
+    uint64_t resident_ = 0;
+    uint64_t reserved_ = 0;  // fetches in flight
+    Stats& stats_;
+};
+
+}  // namespace dime

@@ -1,0 +1,69 @@
+// report.cpp — the end-of-run report: JSON (schema version 1, for tools) and a short human
+// summary on stderr. Runs at exit on an application thread; never on the fault path.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "engine.h"
+#include "fault_handler.h"
+#include "thread_role.h"
+
+namespace dime {
+namespace {
+
+constexpr int kReportVersion = 1;
+
+std::string totals_json(const Totals& t) {
+    return fmt::format(
+        "{{\"faults\": {}, \"first_touch_faults\": {}, \"refetch_faults\": {}, \"duplicate_faults\": {}, "
+        "\"evictions\": {}, \"eviction_fallbacks\": {}, \"injected_delay_ns\": {}, \"handler_ns\": {}, "
+        "\"policy_ns\": {}, \"resident_pages\": {}, \"fault_ns_p50\": {}, \"fault_ns_p99\": {}, "
+        "\"fault_ns_max\": {}}}",
+        t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions, t.eviction_fallbacks,
+        t.injected_delay_ns, t.handler_ns, t.policy_ns, t.resident_pages, t.fault_ns_p50, t.fault_ns_p99,
+        t.fault_ns_max);
+}
+
+std::string human_ns(uint64_t ns) {
+    if (ns >= 10000000000ull) return fmt::format("{:.1f} s", ns / 1e9);
+    if (ns >= 10000000) return fmt::format("{:.1f} ms", ns / 1e6);
+    if (ns >= 10000) return fmt::format("{:.1f} us", ns / 1e3);
+    return fmt::format("{} ns", ns);
+}
+
+}  // namespace
+
+std::string Engine::report_json() const {
+    InternalScope internal;
+    const Totals t = totals();
+    const Overhead own = handler_ ? handler_->overhead() : Overhead{};
+    return fmt::format(
+        "{{\n  \"version\": {},\n  \"config\": {},\n  \"totals\": {},\n  \"engine\": {{\"backend\": \"userfaultfd\", "
+        "\"policy\": \"{}\", \"local_npages\": {}, \"uffd_move\": {}, \"write_protect\": {}, "
+        "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}}\n}}\n",
+        kReportVersion, to_json(cfg_), totals_json(t), cfg_.policy, cfg_.pool_pages(), caps_.move,
+        caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns());
+}
+
+void Engine::write_reports() const {
+    InternalScope internal;
+    if (forked_child_) return;  // the parent reports; a child would overwrite its file
+    if (!cfg_.report.empty()) {
+        const std::string json = report_json();
+        FILE* f = fopen(cfg_.report.c_str(), "w");
+        if (!f || fwrite(json.data(), 1, json.size(), f) != json.size() || fclose(f) != 0)
+            fmt::print(stderr, "dime: cannot write report '{}': {}\n", cfg_.report, strerror(errno));
+    }
+    if (cfg_.summary) {
+        const Totals t = totals();
+        fmt::print(stderr,
+                   "dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions, "
+                   "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}\n",
+                   t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
+                   human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50), human_ns(t.fault_ns_p99),
+                   t.resident_pages, cfg_.pool_pages(), cfg_.policy);
+    }
+}
+
+}  // namespace dime
