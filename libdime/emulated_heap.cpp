@@ -168,14 +168,8 @@ int EmulatedHeap::posix_memalign(void** out, size_t alignment, size_t n) noexcep
     return 0;
 }
 
-void* EmulatedHeap::aligned_alloc(size_t alignment, size_t n) noexcept {
-    if (!is_power_of_two(alignment)) {
-        errno = EINVAL;
-        return nullptr;
-    }
-    mi_heap_t* h = thread_heap();
-    return check(h ? mi_heap_malloc_aligned(h, n, alignment) : nullptr);
-}
+// glibc 2.36 (Debian 12) makes aligned_alloc an alias of memalign; do the same.
+void* EmulatedHeap::aligned_alloc(size_t alignment, size_t n) noexcept { return memalign(alignment, n); }
 
 void* EmulatedHeap::memalign(size_t alignment, size_t n) noexcept {
     if (alignment <= alignof(max_align_t)) return malloc(n);

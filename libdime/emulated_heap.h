@@ -61,7 +61,7 @@ public:
     void* realloc(void* p, size_t n) noexcept;  // n == 0 frees p and returns nullptr (as glibc)
     void* reallocarray(void* p, size_t count, size_t n) noexcept;
     int posix_memalign(void** out, size_t alignment, size_t n) noexcept;  // returns 0/EINVAL/ENOMEM
-    void* aligned_alloc(size_t alignment, size_t n) noexcept;  // alignment must be a power of two
+    void* aligned_alloc(size_t alignment, size_t n) noexcept;  // as memalign (glibc 2.36 does the same)
     void* memalign(size_t alignment, size_t n) noexcept;       // alignment rounded up to a power of two
     void* valloc(size_t n) noexcept;
     void* pvalloc(size_t n) noexcept;
