@@ -125,6 +125,13 @@ mi_heap_t* EmulatedHeap::create_thread_heap() noexcept {
     return h;
 }
 
+// mimalloc 2.0.9's mi_heap_malloc_aligned takes a fast path for power-of-two sizes up to 1 KiB
+// that ignores alignments of 256..1024 (upstream issue #700, fixed after 2.0.9); the _at variant
+// checks the alignment of the block it hands out.
+static inline void* aligned_block(mi_heap_t* h, size_t n, size_t alignment) {
+    return h ? mi_heap_malloc_aligned_at(h, n, alignment, 0) : nullptr;
+}
+
 // Each allocation path sets errno only on failure, as glibc does.
 static inline void* check(void* p) {
     if (__builtin_expect(p == nullptr, 0)) errno = ENOMEM;
@@ -162,7 +169,7 @@ void* EmulatedHeap::reallocarray(void* p, size_t count, size_t n) noexcept {
 int EmulatedHeap::posix_memalign(void** out, size_t alignment, size_t n) noexcept {
     if (!is_power_of_two(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
     mi_heap_t* h = thread_heap();
-    void* p = h ? mi_heap_malloc_aligned(h, n, alignment) : nullptr;
+    void* p = aligned_block(h, n, alignment);
     if (p == nullptr) return ENOMEM;
     *out = p;
     return 0;
@@ -172,7 +179,7 @@ int EmulatedHeap::posix_memalign(void** out, size_t alignment, size_t n) noexcep
 void* EmulatedHeap::aligned_alloc(size_t alignment, size_t n) noexcept { return memalign(alignment, n); }
 
 void* EmulatedHeap::memalign(size_t alignment, size_t n) noexcept {
-    if (alignment <= alignof(max_align_t)) return malloc(n);
+    if (alignment <= sizeof(void*)) return malloc(n);  // every block is at least pointer-aligned
     if (!is_power_of_two(alignment)) {
         if (alignment > (SIZE_MAX >> 1) + 1) {
             errno = EINVAL;
@@ -181,7 +188,7 @@ void* EmulatedHeap::memalign(size_t alignment, size_t n) noexcept {
         alignment = size_t(1) << (64 - __builtin_clzll(alignment));
     }
     mi_heap_t* h = thread_heap();
-    return check(h ? mi_heap_malloc_aligned(h, n, alignment) : nullptr);
+    return check(aligned_block(h, n, alignment));
 }
 
 void* EmulatedHeap::valloc(size_t n) noexcept { return memalign(g_page_size, n); }
