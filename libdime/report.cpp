@@ -53,16 +53,19 @@ void Engine::write_reports() const {
         const std::string json = report_json();
         FILE* f = fopen(cfg_.report.c_str(), "w");
         if (!f || fwrite(json.data(), 1, json.size(), f) != json.size() || fclose(f) != 0)
-            fmt::print(stderr, "dime: cannot write report '{}': {}\n", cfg_.report, strerror(errno));
+            std::fputs(fmt::format("dime: cannot write report '{}': {}\n", cfg_.report, strerror(errno)).c_str(),
+                       stderr);
     }
     if (cfg_.summary) {
         const Totals t = totals();
-        fmt::print(stderr,
-                   "dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions, "
-                   "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}\n",
-                   t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
-                   human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50), human_ns(t.fault_ns_p99),
-                   t.resident_pages, cfg_.pool_pages(), cfg_.policy);
+        // fputs, not fmt::print: at exit stderr may be closed or full, and fmt::print throws then.
+        std::fputs(fmt::format("dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions, "
+                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}\n",
+                               t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
+                               human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50), human_ns(t.fault_ns_p99),
+                               t.resident_pages, cfg_.pool_pages(), cfg_.policy)
+                       .c_str(),
+                   stderr);
     }
 }
 
