@@ -1,35 +1,43 @@
 # preload.cmake — libdime.so on real programs: each test program runs with the shim preloaded and a
 # small local pool, checks every byte it wrote itself, and its report must show faults, re-fetches
 # and evictions (so a heap that silently was not emulated fails). Included by tests/CMakeLists.txt.
-set(DIME_PRELOAD_PROGRAMS preload_heap preload_threads preload_fork preload_syscalls)
-foreach(prog ${DIME_PRELOAD_PROGRAMS})
+foreach(prog preload_heap preload_threads preload_fork preload_syscalls preload_arena_full)
   add_executable(${prog} programs/${prog}.c)
+  target_link_libraries(${prog} PRIVATE Threads::Threads)
 endforeach()
 add_executable(preload_cxx programs/preload_cxx.cpp)
-target_link_libraries(preload_threads PRIVATE Threads::Threads)
-target_link_libraries(preload_fork PRIVATE Threads::Threads)
-target_link_libraries(preload_syscalls PRIVATE Threads::Threads)
 target_link_libraries(preload_cxx PRIVATE Threads::Threads)
-list(APPEND DIME_PRELOAD_PROGRAMS preload_cxx)
 
 # 256 pages = 1 MiB of local memory; every program uses at least 8x that. No injected delay, so
 # the tests measure correctness, not time.
 set(DIME_PRELOAD_POOL 256)
 set(DIME_PRELOAD_OPTIONS "local_npages=${DIME_PRELOAD_POOL} latency_ns=0 bandwidth_bps=1000000000000")
 
-foreach(prog ${DIME_PRELOAD_PROGRAMS})
+# dime_preload_test(<program> [ARGS a,b,...] [OPTIONS "key=value ..."]): runs the program under
+# libdime.so with the options above (plus OPTIONS) and checks its exit status and report.
+function(dime_preload_test prog)
+  cmake_parse_arguments(arg "" "ARGS;OPTIONS" "" ${ARGN})
   add_test(NAME preload.${prog}
     COMMAND ${CMAKE_COMMAND}
       -DPROGRAM=$<TARGET_FILE:${prog}>
       -DPRELOAD=$<TARGET_FILE:dime_preload>
       -DREPORT=${CMAKE_CURRENT_BINARY_DIR}/preload.${prog}.json
-      -DOPTIONS=${DIME_PRELOAD_OPTIONS}
+      "-DOPTIONS=${DIME_PRELOAD_OPTIONS} ${arg_OPTIONS}"
       -DPOOL=${DIME_PRELOAD_POOL}
+      -DARGS=${arg_ARGS}
       -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/run_preload.cmake)
   set_tests_properties(preload.${prog} PROPERTIES
     TIMEOUT 300
     SKIP_REGULAR_EXPRESSION "PRELOAD-SKIPPED")
-endforeach()
+endfunction()
+
+dime_preload_test(preload_heap)                # (a) single thread, realloc, calloc, aligned family
+dime_preload_test(preload_threads)             # (b) 4 threads freeing each other's blocks
+dime_preload_test(preload_cxx)                 # (c) new/delete, vector, string, map
+dime_preload_test(preload_fork)                # (d) fork: both sides check every byte
+dime_preload_test(preload_syscalls ARGS 4,${CMAKE_CURRENT_BINARY_DIR})  # (e) read()/write() on evicted pages
+# A full heap: NULL / ENOMEM, no crash, no other memory.
+dime_preload_test(preload_arena_full ARGS 64 OPTIONS "heap_bytes=64MiB")
 
 # Bad configuration: the shim must stop the program before main() (exit 2, one line naming the
 # culprit, nothing on stdout — /bin/echo would print if main ran).
@@ -45,3 +53,8 @@ add_test(NAME preload.unprivileged_message
 set_tests_properties(preload.unprivileged_message PROPERTIES
   TIMEOUT 60
   SKIP_REGULAR_EXPRESSION "PRELOAD-UNPRIVILEGED-SKIPPED")
+
+# At exit stderr may be closed or full: the summary must not turn the program's exit into an abort.
+add_test(NAME preload.stderr_closed_at_exit
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_preload_stderr_closed.sh $<TARGET_FILE:dime_preload>)
+set_tests_properties(preload.stderr_closed_at_exit PROPERTIES TIMEOUT 60 SKIP_REGULAR_EXPRESSION "PRELOAD-SKIPPED")
