@@ -1,7 +1,7 @@
 # preload.cmake — libdime.so on real programs: each test program runs with the shim preloaded and a
 # small local pool, checks every byte it wrote itself, and its report must show faults, re-fetches
 # and evictions (so a heap that silently was not emulated fails). Included by tests/CMakeLists.txt.
-foreach(prog preload_heap preload_threads preload_fork preload_syscalls preload_arena_full)
+foreach(prog preload_heap preload_threads preload_fork preload_syscalls preload_arena_full preload_exit_race)
   add_executable(${prog} programs/${prog}.c)
   target_link_libraries(${prog} PRIVATE Threads::Threads)
 endforeach()
@@ -36,6 +36,7 @@ dime_preload_test(preload_threads)             # (b) 4 threads freeing each othe
 dime_preload_test(preload_cxx)                 # (c) new/delete, vector, string, map
 dime_preload_test(preload_fork)                # (d) fork: both sides check every byte
 dime_preload_test(preload_syscalls ARGS 4,${CMAKE_CURRENT_BINARY_DIR})  # (e) read()/write() on evicted pages
+dime_preload_test(preload_exit_race)           # main returns while threads still fault
 # A full heap: NULL / ENOMEM, no crash, no other memory.
 dime_preload_test(preload_arena_full ARGS 64 OPTIONS "heap_bytes=64MiB")
 
