@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -94,7 +95,11 @@ void write_reports_once() {
     static std::atomic<bool> done{false};
     if (done.exchange(true)) return;
     dime::InternalScope internal;
-    g_engine->write_reports();
+    try {
+        g_engine->write_reports();
+    } catch (...) {
+        // An exception leaving an exit handler would abort the program: the report is lost instead.
+    }
 }
 
 [[noreturn]] void exit_start_failure(const std::string& error) {
@@ -116,10 +121,15 @@ __attribute__((constructor(101))) void dime_preload_start() {
     if (!loaded.ok) dime::exit_bad_config(loaded.error);
 
     std::string error;
-    std::unique_ptr<dime::Engine> engine = dime::Engine::start(cfg, &error);
-    if (!engine) exit_start_failure(error);
-    std::unique_ptr<dime::EmulatedHeap> heap = dime::EmulatedHeap::create(*engine, cfg.heap_bytes, &error);
-    if (!heap) exit_start_failure(error);
+    std::unique_ptr<dime::Engine> engine;
+    std::unique_ptr<dime::EmulatedHeap> heap;
+    try {
+        engine = dime::Engine::start(cfg, &error);
+        if (engine) heap = dime::EmulatedHeap::create(*engine, cfg.heap_bytes, &error);
+    } catch (const std::exception& e) {  // e.g. the handler thread could not be created
+        error = e.what();
+    }
+    if (!engine || !heap) exit_start_failure(error.empty() ? "cannot start the emulation" : error);
 
     libc_usable_size(nullptr);  // resolve now, while no hook depends on it
     g_engine = engine.release();
