@@ -215,6 +215,8 @@ void Engine::calibrate() {
     if (ok && target > std::min(own.first_touch_ns, own.refetch_ns)) {
         // Enough samples for a stable median, but no more than ~25 ms per round.
         const size_t pages = std::clamp<size_t>(25000000 / std::max<uint64_t>(target, 1) / 2, 32, 128);
+        // Walk more pages than the pool holds, so that the second pass re-fetches every page.
+        pool_->set_capacity(pages / 4);
         for (int round = 0; round < 2; ++round) {
             handler_->set_overhead(own);
             Overhead seen{};
@@ -240,28 +242,22 @@ Totals Engine::totals() const { return stats_->snapshot(); }
 
 void Engine::before_fork() {
     control_.lock();
-    if (!forked_child_) handler_->pause();
+    if (!forked_child_) handler_->prepare_fork();
 }
 
 void Engine::after_fork_in_parent() {
-    if (!forked_child_) handler_->resume();
+    if (!forked_child_) handler_->fork_done();
     control_.unlock();
 }
 
-// The child inherits no userfaultfd registration (we do not ask for UFFD_FEATURE_EVENT_FORK), so
-// its emulated regions are plain memory from here on; evicted pages are still in the backing
-// span. Put each one back where the program expects it. The handler was parked, so no page
-// is half-moved. The child runs unemulated.
+// The child inherits no userfaultfd registration (we do not ask for UFFD_FEATURE_EVENT_FORK),
+// so its emulated regions are plain memory from here on. prepare_fork() brought every page
+// back before the fork, so the child holds all of them. It runs unemulated; the handler
+// thread and the descriptor are the parent's.
 void Engine::after_fork_in_child() {
     if (!forked_child_) {
-        const size_t ps = cfg_.page_size;
-        const PageId end = pages_->touched_end();
-        for (PageId p = 0; p < end; ++p)
-            if ((pages_->state(p) & kStateMask) == kRemote)
-                memcpy(reinterpret_cast<void*>(pages_->app_address(p)),
-                       reinterpret_cast<const void*>(pages_->backing_address(p)), ps);
         forked_child_ = true;
-        (void)handler_.release();  // its thread does not exist here; the object is the parent's
+        (void)handler_.release();  // its thread does not exist here
         close(fd_);
         fd_ = -1;
     }

@@ -106,6 +106,7 @@ Overhead FaultHandler::overhead() const {
 // ---- requests from other threads -------------------------------------------------------------
 
 void FaultHandler::request(Request r) {
+    pthread_mutex_lock(&request_lock_);
     const uint32_t seq = request_seq_.load(std::memory_order_relaxed) + 1;
     request_.store(r, std::memory_order_relaxed);
     request_seq_.store(seq, std::memory_order_release);
@@ -114,16 +115,15 @@ void FaultHandler::request(Request r) {
     for (uint32_t done = done_seq_.load(std::memory_order_acquire); done != seq;
          done = done_seq_.load(std::memory_order_acquire))
         done_seq_.wait(done, std::memory_order_acquire);
+    pthread_mutex_unlock(&request_lock_);
 }
 
-void FaultHandler::pause() {
-    if (running_) request(Request::kPause);
+void FaultHandler::prepare_fork() {
+    if (running_) request(Request::kPrepareFork);
 }
 
-void FaultHandler::resume() {
-    if (!running_) return;
-    resume_seq_.fetch_add(1, std::memory_order_release);
-    resume_seq_.notify_all();
+void FaultHandler::fork_done() {
+    if (running_) request(Request::kForkDone);
 }
 
 void FaultHandler::forget_region(const Region& r) {
@@ -172,19 +172,44 @@ void FaultHandler::serve_request() {
         stats_.fault_latency.reset();
         break;
     }
-    case Request::kPause:
+    case Request::kPrepareFork:
+        evictions_paused_ = true;
+        while (heap_size_) resolve(heap_pop());
+        bring_back_everything();
+        break;
+    case Request::kForkDone:
+        evictions_paused_ = false;
+        evict_to_capacity();
+        break;
     case Request::kStop:
     case Request::kNone:
         break;
     }
-    const uint32_t resume_at = resume_seq_.load(std::memory_order_acquire);
     done_seq_.store(seq, std::memory_order_release);
     done_seq_.notify_all();
-    if (r == Request::kPause) {
-        // Parked until resume(): no operation is half-done, so the page table is consistent.
-        for (uint32_t now = resume_seq_.load(std::memory_order_acquire); now == resume_at;
-             now = resume_seq_.load(std::memory_order_acquire))
-            resume_seq_.wait(now, std::memory_order_acquire);
+}
+
+// Every remote page goes back to its place in the application's span, in runs of consecutive
+// pages (one UFFDIO_MOVE each), and joins the pool, which may exceed capacity until fork_done().
+void FaultHandler::bring_back_everything() {
+    const size_t ps = cfg_.page_size;
+    const PageId end = pages_.touched_end();
+    for (PageId p = 0; p < end;) {
+        if ((pages_.state(p) & kStateMask) != kRemote) {
+            ++p;
+            continue;
+        }
+        PageId q = p + 1;
+        while (q < end && (pages_.state(q) & kStateMask) == kRemote) ++q;
+        bool moved = move_works_ &&
+                     uffd::move(fd_, pages_.app_address(p), pages_.backing_address(p), (q - p) * ps) == 0;
+        for (PageId i = p; i < q; ++i) {
+            // A run MOVE refused (or only partly done) is finished page by page.
+            if (!moved && (pages_.state(i) & kStateMask) == kRemote && !fetch_back(i)) continue;
+            pages_.state(i) = kLocal;
+            pool_.admit(i);
+        }
+        p = q;
     }
 }
 
@@ -290,8 +315,8 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
     case kUntouched:
         pages_.note_touched(p);
         if (first_touch_local_) {
+            if (!fill_first_touch(p, write)) return;
             Stats::bump(stats_.first_touch_faults);
-            fill_first_touch(p, write);
             pages_.state(p) = kLocal;
             pool_.admit(p);
             evict_to_capacity();
@@ -363,54 +388,65 @@ void FaultHandler::resolve(const InFlight& f) {
     stats_.fault_latency.record(std::max(f.modeled_ns, own) + late);
     Stats::bump(stats_.injected_delay_ns, f.modeled_ns);
     Stats::bump(f.kind == FetchKind::kFirstTouch ? stats_.first_touch_faults : stats_.refetch_faults);
+    const uint8_t before = pages_.state(f.page) & kStateMask;
     pages_.state(f.page) = kLocal;
     pool_.admit_reserved(f.page);
-    if (f.kind == FetchKind::kFirstTouch)
-        fill_first_touch(f.page, f.write);
-    else
-        fetch_back(f.page);
+    const bool ok = f.kind == FetchKind::kFirstTouch ? fill_first_touch(f.page, f.write) : fetch_back(f.page);
+    if (!ok) {  // the kernel refused (out of memory?): the page stays where it was, the thread retries
+        pool_.forget(f.page);
+        pages_.state(f.page) = before;
+    }
     Stats::bump(stats_.handler_ns, now_ns() - t0);
 }
 
-void FaultHandler::fill_first_touch(PageId p, bool write) {
+bool FaultHandler::fill_first_touch(PageId p, bool write) {
     const uintptr_t addr = pages_.app_address(p);
     // A read maps the shared zero page (cheapest); a write needs a private page right away.
     const int rc = write ? uffd::copy(fd_, addr, reinterpret_cast<uintptr_t>(zero_page_), cfg_.page_size)
                          : uffd::zeropage(fd_, addr, cfg_.page_size);
-    if (rc == -EEXIST) uffd::wake(fd_, addr, cfg_.page_size);
+    if (rc == 0) return true;
+    uffd::wake(fd_, addr, cfg_.page_size);  // EEXIST: mapped already; otherwise it faults again
+    return rc == -EEXIST;
 }
 
-void FaultHandler::fetch_back(PageId p) {
+// Maps the evicted page back. False if it stays remote (the thread is woken and faults again).
+bool FaultHandler::fetch_back(PageId p) {
     const uintptr_t addr = pages_.app_address(p);
     const uintptr_t back = pages_.backing_address(p);
     const size_t len = cfg_.page_size;
     if (move_works_) {
         const int rc = uffd::move(fd_, addr, back, len);
-        if (rc == 0) return;
+        if (rc == 0) return true;
         if (rc == -EEXIST) {  // mapped already (cannot normally happen): keep what is there
             madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
             uffd::wake(fd_, addr, len);
-            return;
+            return true;
         }
-        if (rc != -EBUSY) move_works_ = false;  // MOVE refused for good: copy from now on
+        // EINVAL: this kernel or mapping does not support MOVE at all; other errors (EBUSY:
+        // the page is shared with a child after fork) concern this page only.
+        if (rc == -EINVAL || rc == -ENOTTY) move_works_ = false;
     }
-    // The backing page is shared with a child after fork (EBUSY), or MOVE is unavailable:
-    // copy it in, then drop the backing copy.
     Stats::bump(stats_.eviction_fallbacks);
-    int rc = uffd::copy(fd_, addr, back, len);
-    if (rc == -EEXIST) uffd::wake(fd_, addr, len);
-    madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
+    const int rc = uffd::copy(fd_, addr, back, len);
+    if (rc == 0 || rc == -EEXIST) {
+        if (rc == -EEXIST) uffd::wake(fd_, addr, len);
+        madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);  // only once the copy is in place
+        return true;
+    }
+    uffd::wake(fd_, addr, len);
+    return false;
 }
 
 void FaultHandler::evict_to_capacity() {
+    if (evictions_paused_) return;
     while (pool_.over_capacity()) {
         const PageId victim = pool_.evict_one();
-        if (victim == kNoPage) return;
-        evict(victim);
+        // Stop when nothing can leave; a failed eviction is retried on the next fault.
+        if (victim == kNoPage || !evict(victim)) return;
     }
 }
 
-void FaultHandler::evict(PageId victim) {
+bool FaultHandler::evict(PageId victim) {
     const uintptr_t addr = pages_.app_address(victim);
     const uintptr_t back = pages_.backing_address(victim);
     const size_t len = cfg_.page_size;
@@ -425,19 +461,19 @@ void FaultHandler::evict(PageId victim) {
         if (rc == 0) {
             pages_.state(victim) = kRemote;
             Stats::bump(stats_.evictions);
-            return;
+            return true;
         }
         if (rc == -ENOENT) {  // the application dropped the page itself: nothing to keep
             pages_.state(victim) = kUntouched;
-            return;
+            return true;
         }
-        if (rc != -EBUSY) move_works_ = false;
+        if (rc == -EINVAL || rc == -ENOTTY) move_works_ = false;
     }
     // Fallback: copy the page to the backing span, then unmap it. Write-protect it first so a
     // concurrent write blocks (and is re-fetched after) instead of being lost between the two.
     if (!page_is_resident(addr, len)) {  // dropped by the application: never read a hole
         pages_.state(victim) = kUntouched;
-        return;
+        return true;
     }
     Stats::bump(stats_.eviction_fallbacks);
     if (use_write_protect_) uffd::write_protect(fd_, addr, len, true, false);
@@ -449,11 +485,12 @@ void FaultHandler::evict(PageId victim) {
     if (rc != 0) {  // could not save it: keep the page local rather than lose it
         if (use_write_protect_) uffd::write_protect(fd_, addr, len, false, true);
         pool_.admit(victim);
-        return;
+        return false;
     }
     madvise(reinterpret_cast<void*>(addr), len, MADV_DONTNEED);
     pages_.state(victim) = kRemote;
     Stats::bump(stats_.evictions);
+    return true;
 }
 
 // ---- the in-flight heap -------------------------------------------------------------------------

@@ -46,8 +46,12 @@ public:
     Overhead overhead() const;
 
     // Synchronous requests from other threads (serialised by the caller).
-    void pause();   // parks the handler between two operations (before fork)
-    void resume();
+    // Before fork(): resolves what is in flight, brings every evicted page back and stops
+    // evicting, so the child inherits every page in place while the handler keeps serving
+    // faults (glibc touches the heap inside fork(), before and after our hooks).
+    void prepare_fork();
+    // After fork() in the parent: evicts back down to capacity.
+    void fork_done();
     void forget_region(const Region& r);  // resolve its in-flight faults, drop its pages from the pool
     void reset_stats();
 
@@ -60,7 +64,7 @@ private:
         FetchKind kind;
         bool write;
     };
-    enum class Request : uint32_t { kNone, kPause, kForgetRegion, kResetStats, kStop };
+    enum class Request : uint32_t { kNone, kPrepareFork, kForkDone, kForgetRegion, kResetStats, kStop };
 
     static void* thread_main(void* self);
     void run();
@@ -69,10 +73,11 @@ private:
     void schedule(PageId p, FetchKind kind, bool write, uint64_t now);
     void resolve_due(uint64_t now);
     void resolve(const InFlight& f);
-    void fill_first_touch(PageId p, bool write);
-    void fetch_back(PageId p);
+    bool fill_first_touch(PageId p, bool write);
+    bool fetch_back(PageId p);
     void evict_to_capacity();
-    void evict(PageId victim);
+    bool evict(PageId victim);
+    void bring_back_everything();
     void serve_request();
     void wait_for_work(uint64_t now);
     void request(Request r);
@@ -105,7 +110,9 @@ private:
     bool running_ = false;
     int wake_fd_ = -1;  // eventfd: wakes a handler blocked in poll() for a request
     std::atomic<Request> request_{Request::kNone};
-    std::atomic<uint32_t> request_seq_{0}, done_seq_{0}, resume_seq_{0};
+    std::atomic<uint32_t> request_seq_{0}, done_seq_{0};
+    pthread_mutex_t request_lock_ = PTHREAD_MUTEX_INITIALIZER;  // one request at a time
+    bool evictions_paused_ = false;  // between prepare_fork() and fork_done()
     const Region* request_region_ = nullptr;
     uint64_t idle_since_ = 0;
 };
