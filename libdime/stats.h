@@ -27,8 +27,9 @@ struct Totals {
 
 class LatencyHistogram {
 public:
-    // 4 sub-buckets per power of two (worst-case error 12.5%), up to ~2^40 ns.
-    static constexpr int kSubBits = 2;
+    // 16 sub-buckets per power of two (a bucket spans at most 6.25% of its values), up to
+    // ~2^40 ns.
+    static constexpr int kSubBits = 4;
     static constexpr int kBuckets = 41 << kSubBits;
 
     void record(uint64_t ns);
