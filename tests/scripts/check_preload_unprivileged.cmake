@@ -22,10 +22,20 @@ if(NOT sysctl STREQUAL "0")
   return()
 endif()
 
+# The build tree may sit where user nobody cannot read (a clone under /root): preload a copy
+# from a fresh directory everyone can read.
+execute_process(COMMAND mktemp -d /tmp/dime-unprivileged.XXXXXX OUTPUT_VARIABLE copy_dir OUTPUT_STRIP_TRAILING_WHITESPACE)
+file(CHMOD ${copy_dir} DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+file(COPY ${PRELOAD} DESTINATION ${copy_dir}
+     FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+get_filename_component(preload_name ${PRELOAD} NAME)
+set(PRELOAD ${copy_dir}/${preload_name})
+
 execute_process(
   COMMAND ${SETPRIV} --reuid=65534 --regid=65534 --clear-groups
           env -u DIME_CONFIG LD_PRELOAD=${PRELOAD} DIME_OPTIONS=local_npages=256 /bin/echo main reached
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+file(REMOVE_RECURSE ${copy_dir})
 message("exit ${rc}\nstdout: ${out}\nstderr: ${err}")
 if(err MATCHES "cannot be preloaded")
   message("PRELOAD-UNPRIVILEGED-SKIPPED: user nobody cannot read ${PRELOAD}")
