@@ -229,7 +229,7 @@ void probe_ioctls(int sibling_cpu) {
                     S = reinterpret_cast<uintptr_t>(src);
     Sibling sib(sibling_cpu);
 
-    Samples copy1, zero1, out1, in1, out16, in16, dn1, dn16, memcpy1, wake0, eexist_copy, eexist_move;
+    Samples copy1, copy_back, zero1, out1, in1, out16, in16, dn1, dn16, memcpy1, wake0, eexist_copy, eexist_move;
     auto fill_by_copy = [&] {
         for (size_t i = 0; i < n; ++i) must(uffd::copy(fd, R + i * kPage, S, kPage), "copy");
     };
@@ -295,6 +295,14 @@ void probe_ioctls(int sibling_cpu) {
             in16.add(tsc_end() - t0);
             must(rc, "UFFDIO_MOVE in x16");
         }
+        must(uffd::move(fd, B, R, n * kPage, false), "UFFDIO_MOVE out, all");
+        for (size_t i = 0; i < n; ++i) {  // re-fetch by copy: the page stays in the backing too
+            const uint64_t t0 = tsc_begin();
+            const int rc = uffd::copy(fd, R + i * kPage, B + i * kPage, kPage);
+            copy_back.add(tsc_end() - t0);
+            must(rc, "UFFDIO_COPY from the backing");
+        }
+        madvise(backing, n * kPage, MADV_DONTNEED);
         for (size_t i = 0; i < n; ++i) {
             const uint64_t t0 = tsc_begin();
             std::memcpy(plain + i * kPage, src, kPage);
@@ -308,6 +316,7 @@ void probe_ioctls(int sibling_cpu) {
         madvise(region, n * kPage, MADV_DONTNEED);
     }
     std::printf("  %-44s %8.0f ns\n", "UFFDIO_COPY, 1 page (allocates + copies)", copy1.median_ns());
+    std::printf("  %-44s %8.0f ns\n", "UFFDIO_COPY from a page moved to the backing", copy_back.median_ns());
     std::printf("  %-44s %8.0f ns\n", "UFFDIO_ZEROPAGE, 1 page", zero1.median_ns());
     std::printf("  %-44s %8.0f ns\n", "UFFDIO_MOVE out, 1 page", out1.median_ns());
     std::printf("  %-44s %8.0f ns\n", "UFFDIO_MOVE in, 1 page (wake)", in1.median_ns());
@@ -692,6 +701,8 @@ void section_variants(const Args& a) {
         {"move, evict 1 when idle (after wake)", Resolve::move, 1, true, false},
         {"move, evict 16 per round", Resolve::move, 16, false, false},
         {"move, evict 16 when idle (after wake)", Resolve::move, 16, true, false},
+        {"MOVE out 16 per round, COPY in", Resolve::move_out, 16, false, false},
+        {"MOVE out 16 when idle, COPY in", Resolve::move_out, 16, true, false},
         {"copy+DONTNEED, evict 1", Resolve::copy, 1, false, false},
         {"copy+DONTNEED, evict 16 per round", Resolve::copy, 16, false, false},
         {"zeropage+DONTNEED, evict 1", Resolve::zeropage, 1, false, false},

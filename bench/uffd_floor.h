@@ -185,6 +185,8 @@ SweepResult run_sweeps(char* region, size_t pages, const SweepConfig& cfg, OnSta
 enum class Resolve {
     move,      // first touch: COPY from a stamped source page; eviction and re-fetch: UFFDIO_MOVE
     copy,      // the no-MOVE fallback: evict = memcpy to backing + MADV_DONTNEED; re-fetch = COPY
+    move_out,  // evict with MOVE, re-fetch with COPY from the backing (which leaves a stale copy
+               // there: it is dropped with MADV_DONTNEED right before the page is moved out again)
     zeropage,  // ZEROPAGE in, MADV_DONTNEED out: no data at all (notification + wake-up only)
 };
 
@@ -192,6 +194,7 @@ inline const char* resolve_name(Resolve r) {
     switch (r) {
         case Resolve::move: return "move";
         case Resolve::copy: return "copy";
+        case Resolve::move_out: return "move_out";
         case Resolve::zeropage: return "zeropage";
     }
     return "?";
@@ -258,7 +261,8 @@ public:
         const char* why = nullptr;
         fd_ = uffd::open_descriptor(&caps_, &why);
         if (fd_ < 0) return fail(error, why ? why : "userfaultfd unavailable");
-        if (opt_.resolve == Resolve::move && !caps_.move)
+        const bool moves = opt_.resolve == Resolve::move || opt_.resolve == Resolve::move_out;
+        if (moves && !caps_.move)
             return fail(error, "this kernel lacks UFFDIO_MOVE (Linux >= 6.8 needed for resolve=move)");
         const size_t bytes = pages_ * kPage;
         void* b = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -271,11 +275,11 @@ public:
         std::memset(backing_, 0, bytes);
         std::memset(region_, 0, bytes);
         madvise(region_, bytes, MADV_DONTNEED);
-        if (opt_.resolve == Resolve::move) madvise(backing_, bytes, MADV_DONTNEED);
+        if (moves) madvise(backing_, bytes, MADV_DONTNEED);
         // MOVE requires its destination registered with the same userfaultfd: both directions.
         if (int rc = uffd::register_range(fd_, region_, bytes, false, nullptr); rc != 0)
             return fail(error, "UFFDIO_REGISTER of the region failed");
-        if (opt_.resolve == Resolve::move)
+        if (moves)
             if (int rc = uffd::register_range(fd_, backing_, bytes, false, nullptr); rc != 0)
                 return fail(error, "UFFDIO_REGISTER of the backing region failed");
         void* s = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -438,8 +442,11 @@ private:
             const uintptr_t src = reinterpret_cast<uintptr_t>(region_) + first * kPage;
             const uintptr_t dst = reinterpret_cast<uintptr_t>(backing_) + first * kPage;
             int rc = 0;
-            if (opt_.resolve == Resolve::move) {
-                rc = uffd::move(fd_, dst, src, run * kPage, false);
+            if (opt_.resolve == Resolve::move_out &&
+                madvise(reinterpret_cast<void*>(dst), run * kPage, MADV_DONTNEED) != 0)
+                rc = -errno;
+            if (opt_.resolve == Resolve::move || opt_.resolve == Resolve::move_out) {
+                if (rc == 0) rc = uffd::move(fd_, dst, src, run * kPage, false);
             } else {
                 if (opt_.resolve == Resolve::copy)
                     std::memcpy(reinterpret_cast<void*>(dst), reinterpret_cast<void*>(src), run * kPage);
