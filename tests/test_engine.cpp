@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -403,7 +402,8 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
         // before (a few nanoseconds earlier): the eviction raced with an active writer.
         const auto stall = std::chrono::nanoseconds(cfg.fetch_cost_ns() / 2);
         std::thread hammer([&] {
-            uint64_t n[kHot] = {};  // writes done so far to each hot page: write #k stores k at word k % kWords
+            // Writes done so far to each hot page; write #k stores k at word k % kWords.
+            uint64_t n[kHot] = {};
             while (!stop.load(std::memory_order_relaxed)) {
                 for (size_t h = 0; h < kHot; ++h) {
                     auto* words = reinterpret_cast<volatile uint64_t*>(hot.page(h));
