@@ -41,7 +41,7 @@ bool page_is_resident(uintptr_t addr, size_t len) {
 FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Config& cfg, PageTable& pages,
                            LocalPool& pool, Stats& stats)
     : fd_(uffd), caps_(caps), cfg_(cfg), pages_(pages), pool_(pool), stats_(stats),
-      move_works_(caps.move), use_write_protect_(caps.write_protect),
+      move_works_(caps.move && cfg.uffd_move), use_write_protect_(caps.write_protect),
       poll_mode_(cfg.poll_mode == "block"    ? PollMode::kBlock
                  : cfg.poll_mode == "hybrid" ? PollMode::kHybrid
                                              : PollMode::kBusy),
@@ -475,15 +475,20 @@ bool FaultHandler::evict(PageId victim) {
         pages_.state(victim) = kUntouched;
         return true;
     }
+    // Without write protection a write between the copy and the unmap would be lost: then
+    // the page stays local instead.
+    if (!use_write_protect_ || uffd::write_protect(fd_, addr, len, true) != 0) {
+        pool_.admit(victim);
+        return false;
+    }
     Stats::bump(stats_.eviction_fallbacks);
-    if (use_write_protect_) uffd::write_protect(fd_, addr, len, true, false);
     int rc = uffd::copy(fd_, back, addr, len, false);
     if (rc == -EEXIST) {
         madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
         rc = uffd::copy(fd_, back, addr, len, false);
     }
     if (rc != 0) {  // could not save it: keep the page local rather than lose it
-        if (use_write_protect_) uffd::write_protect(fd_, addr, len, false, true);
+        uffd::write_protect(fd_, addr, len, false);
         pool_.admit(victim);
         return false;
     }

@@ -133,11 +133,11 @@ int move(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake) {
     return ioctl(fd, UFFDIO_MOVE, &m) == 0 ? 0 : neg_errno();
 }
 
-int write_protect(int fd, uintptr_t addr, size_t len, bool protect, bool wake) {
+int write_protect(int fd, uintptr_t addr, size_t len, bool protect, bool wake_on_clear) {
     uffdio_writeprotect wp{};
     wp.range.start = addr;
     wp.range.len = len;
-    wp.mode = (protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0) | (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+    wp.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : (wake_on_clear ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
     return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) == 0 ? 0 : neg_errno();
 }
 

@@ -54,8 +54,10 @@ int copy(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake = true);
 int zeropage(int fd, uintptr_t dst, size_t len, bool wake = true);
 // Moves the pages at `src` to `dst` without copying. -EBUSY: the page is shared (after fork).
 int move(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake = true);
-// Sets or clears write protection on a registered WP range.
-int write_protect(int fd, uintptr_t addr, size_t len, bool protect, bool wake = true);
+// Sets or clears write protection on a registered WP range. Clearing wakes the threads
+// blocked on it unless `wake_on_clear` is false; setting never wakes (the kernel refuses
+// UFFDIO_WRITEPROTECT_MODE_DONTWAKE together with MODE_WP, with EINVAL).
+int write_protect(int fd, uintptr_t addr, size_t len, bool protect, bool wake_on_clear = true);
 // Wakes threads blocked on faults in the range without mapping anything.
 int wake(int fd, uintptr_t addr, size_t len);
 

@@ -379,11 +379,16 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
     constexpr size_t kPages = 8 * kPool;
     constexpr int kThreads = 4;
     constexpr uint64_t kPasses = 4;
+    // Both eviction paths: zero-copy UFFDIO_MOVE, and the write-protected copy fallback.
+    const bool use_move = GENERATE(true, false);
+    INFO("uffd_move=" << use_move);
     auto cfg = test_config();
     cfg.latency_ns = 1000;
     cfg.local_npages = kPool;
+    cfg.uffd_move = use_move;
     auto engine = start_engine(cfg);
     if (!engine) return;
+    if (!use_move) REQUIRE(engine->capabilities().write_protect);
     Region region(*engine, kPages);
 
     // --- Threads. Each pass: every thread rewrites the pages it owns (page % kThreads) in a
@@ -609,4 +614,10 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
     const dime::Totals end = engine->totals();
     CHECK(end.evictions > after_threads.evictions);
     CHECK(end.refetch_faults > after_threads.refetch_faults);
+    // The copy path must really have been taken (and MOVE, when chosen, used throughout
+    // until fork shared the pages).
+    if (use_move)
+        CHECK(after_threads.eviction_fallbacks == 0);
+    else
+        CHECK(end.eviction_fallbacks >= end.evictions);
 }
