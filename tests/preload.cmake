@@ -1,7 +1,8 @@
 # preload.cmake — libdime.so on real programs: each test program runs with the shim preloaded and a
 # small local pool, checks every byte it wrote itself, and its report must show faults, re-fetches
 # and evictions (so a heap that silently was not emulated fails). Included by tests/CMakeLists.txt.
-foreach(prog preload_heap preload_threads preload_fork preload_syscalls preload_arena_full preload_exit_race)
+foreach(prog preload_heap preload_threads preload_fork preload_fork_nss preload_fork_file preload_syscalls
+             preload_arena_full preload_exit_race)
   add_executable(${prog} programs/${prog}.c)
   target_link_libraries(${prog} PRIVATE Threads::Threads)
 endforeach()
@@ -37,6 +38,12 @@ dime_preload_test(preload_cxx)                 # (c) new/delete, vector, string,
 dime_preload_test(preload_fork)                # (d) fork: both sides check every byte
 dime_preload_test(preload_syscalls ARGS 4,${CMAKE_CURRENT_BINARY_DIR})  # (e) read()/write() on evicted pages
 dime_preload_test(preload_exit_race)           # main returns while threads still fault
+# fork() while glibc's own heap data is evicted: glibc reads it inside fork(), outside the atfork
+# hooks. NSS state after getpwuid() (the parent hung), an open FILE (the child crashed). A hang
+# must fail, not stall the suite: the programs arm a 45 s alarm, ctest stops at 60 s.
+dime_preload_test(preload_fork_nss)
+dime_preload_test(preload_fork_file ARGS ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(preload.preload_fork_nss preload.preload_fork_file PROPERTIES TIMEOUT 60)
 # A full heap: NULL / ENOMEM, no crash, no other memory.
 dime_preload_test(preload_arena_full ARGS 64 OPTIONS "heap_bytes=64MiB")
 
