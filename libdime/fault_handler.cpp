@@ -354,8 +354,7 @@ void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now) 
         const uint64_t done = link_.book_fetch(now);
         f.modeled_ns = done - now;
         // DiME's own cost is already part of what the application waits; inject the rest.
-        const uint64_t own = kind == FetchKind::kFirstTouch ? overhead_first_.load(std::memory_order_relaxed)
-                                                            : overhead_refetch_.load(std::memory_order_relaxed);
+        const uint64_t own = own_cost(kind);
         f.due = now + (f.modeled_ns > own ? f.modeled_ns - own : 0);
     }
     pages_.state(p) |= kInFlight;
@@ -380,8 +379,7 @@ void FaultHandler::resolve_due(uint64_t now) {
 void FaultHandler::resolve(const InFlight& f) {
     const uint64_t t0 = now_ns();
     // Book-keep first: the ioctl wakes the application, which may read the counters at once.
-    const uint64_t own = f.kind == FetchKind::kFirstTouch ? overhead_first_.load(std::memory_order_relaxed)
-                                                          : overhead_refetch_.load(std::memory_order_relaxed);
+    const uint64_t own = own_cost(f.kind);
     const uint64_t late = t0 > f.due ? t0 - f.due : 0;
     // What the application waits: the modelled cost, or DiME's floor if that is larger, plus
     // however late the handler is.

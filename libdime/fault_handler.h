@@ -79,6 +79,9 @@ private:
     bool evict(PageId victim);
     void bring_back_everything();
     void serve_request();
+    uint64_t own_cost(FetchKind kind) const {
+        return (kind == FetchKind::kFirstTouch ? overhead_first_ : overhead_refetch_).load(std::memory_order_relaxed);
+    }
     void wait_for_work(uint64_t now);
     void request(Request r);
 
