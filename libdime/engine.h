@@ -15,6 +15,7 @@
 namespace dime {
 
 class FaultHandler;
+struct Overhead;
 class LocalPool;
 class PageTable;
 struct Region;
@@ -54,6 +55,7 @@ public:
 private:
     Engine();
     void calibrate();
+    Overhead calibrate_here();  // on the calling thread's current CPU
     Region* find_region(void* base);
     void release_region(Region* r);
 
