@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <pthread.h>
-#include <sched.h>
 #include <unistd.h>
 #include <vector>
 
@@ -190,34 +189,6 @@ void time_accesses(volatile char* base, size_t pages, size_t page_size, size_t p
 // delay and corrects the estimate by what is still observed above target, twice. Medians:
 // a preempted sample says nothing about DiME.
 void Engine::calibrate() {
-    // Where the woken thread runs changes the cost a lot: on the handler's CPU a fault costs a
-    // few microseconds, on another CPU a cross-CPU wake-up adds much more. Calibrate with this
-    // thread and the handler on one CPU, the cheapest case, so that no remote access is ever
-    // faster than configured; a thread elsewhere sees its wake-up cost on top.
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    int cpu = -1;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
-        for (int c = 0; c < CPU_SETSIZE && cpu < 0; ++c)
-            if (CPU_ISSET(c, &allowed)) cpu = c;
-    if (cfg_.handler_cpu >= 0) cpu = static_cast<int>(cfg_.handler_cpu);
-    bool pinned = false;
-    if (cpu >= 0) {
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(cpu, &one);
-        pinned = sched_setaffinity(0, sizeof one, &one) == 0 && handler_->set_affinity(one);
-    }
-    const Overhead own = calibrate_here();
-    if (cpu >= 0) {
-        sched_setaffinity(0, sizeof allowed, &allowed);
-        if (pinned && cfg_.handler_cpu < 0) handler_->set_affinity(allowed);
-    }
-    handler_->set_overhead(own);
-    handler_->reset_stats();
-}
-
-Overhead Engine::calibrate_here() {
     constexpr size_t kPoolPages = 64;
     const size_t ps = cfg_.page_size;
     const uint64_t capacity = pool_->capacity();
@@ -242,6 +213,7 @@ Overhead Engine::calibrate_here() {
 
     const uint64_t target = cfg_.fetch_cost_ns();
     if (ok && target > std::min(own.first_touch_ns, own.refetch_ns)) {
+        // Enough samples for a stable median, but no more than ~25 ms per round.
         const size_t pages = std::clamp<size_t>(25000000 / std::max<uint64_t>(target, 1) / 2, 32, 128);
         // Walk more pages than the pool holds, so that the second pass re-fetches every page.
         pool_->set_capacity(pages / 4);
@@ -258,7 +230,8 @@ Overhead Engine::calibrate_here() {
         }
     }
     pool_->set_capacity(capacity);
-    return own;
+    handler_->set_overhead(own);
+    handler_->reset_stats();
 }
 
 uint64_t Engine::overhead_ns() const { return handler_ ? handler_->overhead().refetch_ns : 0; }

@@ -15,7 +15,6 @@
 namespace dime {
 
 class FaultHandler;
-struct Overhead;
 class LocalPool;
 class PageTable;
 struct Region;
@@ -55,7 +54,6 @@ public:
 private:
     Engine();
     void calibrate();
-    Overhead calibrate_here();  // on the calling thread's current CPU
     Region* find_region(void* base);
     void release_region(Region* r);
 

@@ -39,10 +39,6 @@ public:
     bool start(std::string* error);
     // Resolves what is in flight and ends the thread.
     void stop();
-    // Restricts the handler thread to `cpus` (calibration; handler_cpu pins at start).
-    bool set_affinity(const cpu_set_t& cpus) {
-        return running_ && pthread_setaffinity_np(thread_, sizeof cpus, &cpus) == 0;
-    }
 
     // While calibrating, faults are resolved as soon as they arrive, with no delay.
     void set_calibrating(bool on) { calibrating_.store(on, std::memory_order_relaxed); }
