@@ -54,7 +54,7 @@ void usage(FILE* to) {
     std::fprintf(to,
                  "usage: uffd_floor [--quick] [--runs N] [--sweeps N] [--pool PAGES] [--factor K]\n"
                  "                  [--only probes|floor|variants] [--verbose]\n"
-                 "  --quick       fewer runs and sweeps (3 runs, 4 sweeps): a smoke run of ~15 s\n"
+                 "  --quick       fewer runs and sweeps (3 runs, 4 sweeps): a smoke run of about a minute\n"
                  "  --runs N      repetitions of every floor configuration; medians are printed (5)\n"
                  "  --sweeps N    timed sweeps over the region per run (16)\n"
                  "  --pool PAGES  the bare pager's local pool (1024 pages)\n"
@@ -496,7 +496,6 @@ double wake_latency(int waker_cpu, int sleeper_cpu, unsigned gap_us, int n) {
         futex(&word, FUTEX_WAKE_PRIVATE, 1);
     }
     sleeper.join();
-    pin_self(-1);
     cpu_set_t all;
     CPU_ZERO(&all);
     for (int c = 0; c < ncpus(); ++c) CPU_SET(c, &all);
