@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config.h"
 #include "engine.h"
 #include "uffd_floor.h"
 
@@ -22,6 +23,8 @@ struct Args {
     size_t factor = 4;
     size_t sweeps = 8;
     bool quick = false;
+    std::string only;     // one section, or all
+    std::string options;  // DiME key=value settings applied to every engine run (--set)
 };
 
 Args parse(int argc, char** argv) {
@@ -43,8 +46,17 @@ Args parse(int argc, char** argv) {
             a.runs = static_cast<int>(value());
         } else if (f == "--sweeps") {
             a.sweeps = static_cast<size_t>(value());
+        } else if (f == "--only" && i + 1 < argc) {
+            a.only = argv[++i];
+            if (a.only != "overhead" && a.only != "accuracy" && a.only != "concurrency") {
+                std::fprintf(stderr, "fault_bench: --only takes overhead, accuracy or concurrency\n");
+                std::exit(2);
+            }
+        } else if (f == "--set" && i + 1 < argc) {
+            a.options += std::string(" ") + argv[++i];
         } else if (f == "--help" || f == "-h") {
-            std::printf("usage: fault_bench [--quick] [--runs N] [--sweeps N]\n");
+            std::printf("usage: fault_bench [--quick] [--runs N] [--sweeps N] [--only overhead|accuracy|concurrency]\n"
+                        "                   [--set key=value]...   (DiME settings for every engine run)\n");
             std::exit(0);
         } else {
             std::fprintf(stderr, "fault_bench: unknown argument '%s' (try --help)\n", f.c_str());
@@ -75,6 +87,13 @@ EngineRun run_engine(const Args& a, int threads, uint64_t latency_ns, uint64_t b
     cfg.bandwidth_bps = bandwidth_bps;
     cfg.local_npages = a.pool;
     cfg.summary = false;
+    if (!a.options.empty()) {
+        const dime::ConfigResult r = dime::apply_options_string(cfg, a.options, "--set");
+        if (!r.ok) {
+            std::fprintf(stderr, "fault_bench: %s\n", r.error.c_str());
+            std::exit(2);
+        }
+    }
     std::string err;
     auto engine = dime::Engine::start(cfg, &err);
     if (!engine) {
@@ -184,8 +203,9 @@ int main(int argc, char** argv) {
     const Args a = parse(argc, argv);
     std::printf("fault_bench: pool %zu pages, region %zu pages, %zu timed sweeps, %d runs%s\n", a.pool,
                 a.pool * a.factor, a.sweeps, a.runs, a.quick ? " (--quick)" : "");
-    overhead_and_throughput(a);
-    accuracy(a);
-    concurrency(a);
+    if (!a.options.empty()) std::printf("DiME settings:%s\n", a.options.c_str());
+    if (a.only.empty() || a.only == "overhead") overhead_and_throughput(a);
+    if (a.only.empty() || a.only == "accuracy") accuracy(a);
+    if (a.only.empty() || a.only == "concurrency") concurrency(a);
     return 0;
 }

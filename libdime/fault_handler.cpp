@@ -4,8 +4,9 @@
 //   read_notifications()  non-blocking read of up to 64 uffd_msg at once
 //   on_fault()            page number from the address, O(1) state lookup, duplicate check
 //   schedule()            due = now + link cost - DiME's own overhead; into the in-flight heap
-//   resolve_due()         when due: map the page (UFFDIO_MOVE back, or zero-fill), wake the thread
-//   evict_to_capacity()   the policy names a victim; UFFDIO_MOVE it out to the backing span
+//   resolve_due()         when due: map the page (UFFDIO_COPY from the backing, or zero-fill), wake
+//   evict_to_capacity()   the policy names victims, a batch at a time; runs of adjacent ones leave
+//                         for the backing span with one UFFDIO_MOVE each (also done when idle)
 #include "fault_handler.h"
 
 #include <algorithm>
@@ -244,7 +245,7 @@ void FaultHandler::run() {
         }
         if (worked)
             idle_since_ = now_ns();
-        else if (!due_soon)
+        else if (!due_soon && !evict_when_idle())
             wait_for_work(now);
         else
             cpu_relax();
@@ -407,47 +408,105 @@ bool FaultHandler::fill_first_touch(PageId p, bool write) {
     return rc == -EEXIST;
 }
 
-// Maps the evicted page back. False if it stays remote (the thread is woken and faults again).
+// Maps the evicted page back by copying it from the backing span. Copy, not UFFDIO_MOVE: a
+// move flushes the TLB of the source, and with application threads running on other CPUs
+// that flush is an inter-processor interrupt (about 3 us on our test machine, see
+// docs/performance.md), while a copy into a missing page flushes nothing. The backing copy
+// stays behind (kBackingCopy) and is dropped, in batches, right before the page leaves again.
+// False if the page stays remote (the thread is woken and faults again).
 bool FaultHandler::fetch_back(PageId p) {
     const uintptr_t addr = pages_.app_address(p);
-    const uintptr_t back = pages_.backing_address(p);
-    const size_t len = cfg_.page_size;
-    if (move_works_) {
-        const int rc = uffd::move(fd_, addr, back, len);
-        if (rc == 0) return true;
-        if (rc == -EEXIST) {  // mapped already (cannot normally happen): keep what is there
-            madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
-            uffd::wake(fd_, addr, len);
-            return true;
-        }
-        // EINVAL: this kernel or mapping does not support MOVE at all; other errors (EBUSY:
-        // the page is shared with a child after fork) concern this page only.
-        if (rc == -EINVAL || rc == -ENOTTY) move_works_ = false;
-    }
-    Stats::bump(stats_.eviction_fallbacks);
-    const int rc = uffd::copy(fd_, addr, back, len);
-    if (rc == 0 || rc == -EEXIST) {
-        if (rc == -EEXIST) uffd::wake(fd_, addr, len);
-        madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);  // only once the copy is in place
+    const int rc = uffd::copy(fd_, addr, pages_.backing_address(p), cfg_.page_size);
+    if (rc == 0 || rc == -EEXIST) {  // EEXIST: mapped already (cannot normally happen): keep it
+        if (rc == -EEXIST) uffd::wake(fd_, addr, cfg_.page_size);
+        pages_.state(p) |= kBackingCopy;
         return true;
     }
-    uffd::wake(fd_, addr, len);
+    uffd::wake(fd_, addr, cfg_.page_size);
     return false;
 }
 
+size_t FaultHandler::batch_size() const {
+    // A batch larger than a small pool would empty it: at most 1/32 of the capacity.
+    const uint64_t cap = std::max<uint64_t>(pool_.capacity() / 32, 1);
+    return static_cast<size_t>(std::min<uint64_t>({cfg_.evict_batch, cap, kMaxBatch}));
+}
+
+// The pool must not exceed its capacity: evict what is too much, and at least one batch.
 void FaultHandler::evict_to_capacity() {
-    if (evictions_paused_) return;
-    while (pool_.over_capacity()) {
-        const PageId victim = pool_.evict_one();
-        // Stop when nothing can leave; a failed eviction is retried on the next fault.
-        if (victim == kNoPage || !evict(victim)) return;
+    if (evictions_paused_ || !pool_.over_capacity()) return;
+    evict_pages(std::max<uint64_t>(pool_.excess(), batch_size()));
+}
+
+// Nothing to do: if the pool is full, make room for the next faults now rather than on their
+// critical path. With evict_batch = 1 the pool stays exactly full (no eviction ahead of need).
+bool FaultHandler::evict_when_idle() {
+    const size_t batch = batch_size();
+    if (evictions_paused_ || batch <= 1 || pool_.occupancy() < pool_.capacity()) return false;
+    const uint64_t before = stats_.evictions.load(std::memory_order_relaxed);
+    evict_pages(std::max<uint64_t>(pool_.excess(), batch));
+    return stats_.evictions.load(std::memory_order_relaxed) != before;
+}
+
+// Evicts n pages chosen by the policy. Victims are sorted so that adjacent pages leave in one
+// UFFDIO_MOVE per run: one TLB flush for the run instead of one per page.
+void FaultHandler::evict_pages(size_t n) {
+    while (n > 0) {
+        size_t k = 0;
+        for (; k < std::min(n, kMaxBatch); ++k) {
+            const PageId victim = pool_.evict_one();
+            if (victim == kNoPage) break;
+            victims_[k] = victim;
+        }
+        if (k == 0) return;
+        n -= k;
+        if (!move_works_) {
+            for (size_t i = 0; i < k; ++i) evict(victims_[i]);
+            continue;
+        }
+        std::sort(victims_, victims_ + k);
+        for (size_t i = 0; i < k;) {
+            size_t j = i + 1;
+            while (j < k && victims_[j] == victims_[j - 1] + 1) ++j;
+            move_out_run(victims_ + i, j - i);
+            i = j;
+        }
     }
+}
+
+// Moves the consecutive pages run[0..n) out to the backing span with one ioctl. Whatever the
+// call could not move (a run across two mappings, a page shared after fork, a page the
+// application dropped) is finished page by page by evict(), which knows every special case.
+void FaultHandler::move_out_run(const PageId* run, size_t n) {
+    const size_t ps = cfg_.page_size;
+    // Drop the stale backing copies first, in runs: the move needs an empty destination.
+    for (size_t i = 0; i < n;) {
+        if (!(pages_.state(run[i]) & kBackingCopy)) {
+            ++i;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && (pages_.state(run[j]) & kBackingCopy)) pages_.state(run[j++]) &= ~kBackingCopy;
+        madvise(reinterpret_cast<void*>(pages_.backing_address(run[i])), (j - i) * ps, MADV_DONTNEED);
+        i = j;
+    }
+    int64_t moved = 0;
+    const int rc = uffd::move(fd_, pages_.backing_address(run[0]), pages_.app_address(run[0]), n * ps,
+                              /*wake=*/false, &moved);
+    const size_t done = rc == 0 ? n : std::min(n, static_cast<size_t>(moved) / ps);
+    for (size_t i = 0; i < done; ++i) pages_.state(run[i]) = kRemote;
+    Stats::bump(stats_.evictions, done);
+    for (size_t i = done; i < n; ++i) evict(run[i]);
 }
 
 bool FaultHandler::evict(PageId victim) {
     const uintptr_t addr = pages_.app_address(victim);
     const uintptr_t back = pages_.backing_address(victim);
     const size_t len = cfg_.page_size;
+    if (pages_.state(victim) & kBackingCopy) {  // the destination must be empty
+        madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
+        pages_.state(victim) &= ~kBackingCopy;
+    }
     if (move_works_) {
         // Atomic with respect to the application: a concurrent write lands before the move
         // (and travels with the page) or faults after it (and fetches the page back).

@@ -75,7 +75,13 @@ private:
     void resolve(const InFlight& f);
     bool fill_first_touch(PageId p, bool write);
     bool fetch_back(PageId p);
+    // Eviction in batches (see evict_batch in options.def): on the fault path only when the
+    // pool is over capacity; in idle time whenever it is full, so the next fault finds room.
     void evict_to_capacity();
+    bool evict_when_idle();
+    size_t batch_size() const;
+    void evict_pages(size_t n);
+    void move_out_run(const PageId* run, size_t n);
     bool evict(PageId victim);
     void bring_back_everything();
     void serve_request();
@@ -101,6 +107,9 @@ private:
     enum class PollMode : uint8_t { kBusy, kBlock, kHybrid } poll_mode_;
     bool first_touch_local_;
     void* zero_page_ = nullptr;  // source for write faults on never-used pages
+
+    static constexpr size_t kMaxBatch = 256;  // options.def caps evict_batch here
+    PageId victims_[kMaxBatch];
 
     static constexpr size_t kMaxInFlight = 1 << 14;
     InFlight* heap_ = nullptr;

@@ -28,7 +28,10 @@ public:
     void cancel_reservation() { --reserved_; }
     void admit(PageId p);
     void forget(PageId p);
-    bool over_capacity() const { return resident_ + reserved_ > capacity_.load(std::memory_order_relaxed); }
+    bool over_capacity() const { return occupancy() > capacity(); }
+    // Pages local or on their way (reserved).
+    uint64_t occupancy() const { return resident_ + reserved_; }
+    uint64_t excess() const { return over_capacity() ? occupancy() - capacity() : 0; }
     // Picks the next page to leave and removes it from the pool; kNoPage if the pool is empty.
     PageId evict_one();
 

@@ -26,6 +26,9 @@ enum PageState : uint8_t {
     kLocal = 1,      // mapped in the application's region, counted in the local pool
     kRemote = 2,     // evicted: its data waits in the backing span
     kStateMask = 0x0f,
+    // A local page re-fetched by copy: the backing span still holds its (now stale) old copy,
+    // which must be dropped before the page is moved out there again.
+    kBackingCopy = 0x40,
     kInFlight = 0x80,  // a fetch is scheduled and not yet resolved
 };
 

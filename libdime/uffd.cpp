@@ -1,6 +1,8 @@
 // uffd.cpp — thin wrappers over the userfaultfd syscall and ioctls (see uffd.h).
 #include "uffd.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -124,13 +126,15 @@ int zeropage(int fd, uintptr_t dst, size_t len, bool wake) {
     return ioctl(fd, UFFDIO_ZEROPAGE, &z) == 0 ? 0 : neg_errno();
 }
 
-int move(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake) {
+int move(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake, int64_t* moved) {
     uffdio_move m{};
     m.dst = dst;
     m.src = src;
     m.len = len;
     m.mode = wake ? 0 : UFFDIO_MOVE_MODE_DONTWAKE;
-    return ioctl(fd, UFFDIO_MOVE, &m) == 0 ? 0 : neg_errno();
+    const int rc = ioctl(fd, UFFDIO_MOVE, &m) == 0 ? 0 : neg_errno();
+    if (moved) *moved = rc == 0 ? int64_t(len) : std::max<int64_t>(m.move, 0);
+    return rc;
 }
 
 int write_protect(int fd, uintptr_t addr, size_t len, bool protect, bool wake_on_clear) {

@@ -53,7 +53,8 @@ int copy(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake = true);
 // Maps the shared zero page at `dst` (read-only until written; the kernel handles the COW).
 int zeropage(int fd, uintptr_t dst, size_t len, bool wake = true);
 // Moves the pages at `src` to `dst` without copying. -EBUSY: the page is shared (after fork).
-int move(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake = true);
+// `moved` (if given) receives the bytes moved, also when the call failed part-way.
+int move(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake = true, int64_t* moved = nullptr);
 // Sets or clears write protection on a registered WP range. Clearing wakes the threads
 // blocked on it unless `wake_on_clear` is false; setting never wakes (the kernel refuses
 // UFFDIO_WRITEPROTECT_MODE_DONTWAKE together with MODE_WP, with EINVAL).

@@ -252,13 +252,18 @@ TEST_CASE("latency histogram percentiles are within one bucket", "[stats]") {
 
 TEST_CASE("sequential walk of N pages gives exactly N faults", "[engine][uffd]") {
     const std::string mode = GENERATE(as<std::string>{}, "busy", "block", "hybrid");
+    // evict_batch 1 keeps the pool exactly full, so eviction counts are exact too; with batches
+    // the pool holds between capacity - 2 batches and capacity, and evictions follow.
+    const uint64_t batch = GENERATE(uint64_t(1), uint64_t(16));
     constexpr uint64_t kPool = 1000;
     constexpr size_t kN = 5000;
     auto cfg = test_config();
     cfg.latency_ns = 0;
     cfg.local_npages = kPool;
     cfg.poll_mode = mode;
-    INFO("poll_mode=" << mode);
+    cfg.evict_batch = batch;
+    INFO("poll_mode=" << mode << " evict_batch=" << batch);
+    const uint64_t slack = batch == 1 ? 0 : 2 * batch;
     auto engine = start_engine(cfg);
     if (!engine) return;
     Region region(*engine, kN);
@@ -276,7 +281,8 @@ TEST_CASE("sequential walk of N pages gives exactly N faults", "[engine][uffd]")
     CHECK(t1.faults == kN);
     CHECK(t1.first_touch_faults == kN);
     CHECK(t1.refetch_faults == 0);
-    CHECK(t1.evictions == kN - kPool);
+    CHECK(t1.evictions >= kN - kPool);
+    CHECK(t1.evictions <= kN - kPool + slack);
     CHECK(t1.resident_pages <= kPool);
 
     // Walk 2: FIFO has evicted every page before the walk returns to it, so all N are re-fetched.
@@ -292,7 +298,8 @@ TEST_CASE("sequential walk of N pages gives exactly N faults", "[engine][uffd]")
     CHECK(t2.faults == 2 * kN);
     CHECK(t2.refetch_faults == kN);
     CHECK(t2.first_touch_faults == kN);
-    CHECK(t2.evictions == 2 * kN - kPool);
+    CHECK(t2.evictions >= 2 * kN - kPool);
+    CHECK(t2.evictions <= 2 * kN - kPool + slack);
 }
 
 // ---------------------------------------------------------------------------------------------
