@@ -424,6 +424,20 @@ constexpr size_t kMaxConfigFile = 1 << 20;
 
 }  // namespace
 
+std::vector<TierConfig> Config::tiers() const {
+    std::vector<TierConfig> all;
+    all.push_back({"remote", latency_ns, bandwidth_bps, false});
+    for (const TierConfig& t : extra_tiers) all.push_back(t);
+    return all;
+}
+
+int Config::tier_index(const std::string& name) const {
+    if (name == "remote") return 0;
+    for (size_t i = 0; i < extra_tiers.size(); ++i)
+        if (extra_tiers[i].name == name) return static_cast<int>(i) + 1;
+    return -1;
+}
+
 uint64_t Config::fetch_cost_ns() const {
     using u128 = unsigned __int128;
     u128 bits = static_cast<u128>(page_size) * 8u;

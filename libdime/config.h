@@ -4,13 +4,35 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dime {
+
+// One tier of memory: where a page lives while it is not local. Tier 0 is always "remote",
+// configured by the top-level latency_ns and bandwidth_bps; a tier named "local" is plain
+// memory that never faults.
+struct TierConfig {
+    std::string name;
+    uint64_t latency_ns = 0;
+    uint64_t bandwidth_bps = 0;
+    bool local = false;
+};
+
+// At most this many tiers (the emulated address span is divided among them).
+inline constexpr int kMaxTiers = 8;
 
 struct Config {
 #define DIME_OPTION(key, kind, c_type, def, min, max, help) c_type key = def;
 #include "options.def"
 #undef DIME_OPTION
+
+    // Tiers declared besides "remote" (YAML `tiers:`), in declaration order.
+    std::vector<TierConfig> extra_tiers;
+
+    // Every tier in engine order: "remote" (index 0, from the flat keys), then extra_tiers.
+    std::vector<TierConfig> tiers() const;
+    // Index of the tier with this name in tiers(), or -1.
+    int tier_index(const std::string& name) const;
 
     // Derived after validation: pages the local pool may hold (from local_bytes or local_npages).
     uint64_t pool_pages() const { return local_bytes ? local_bytes / page_size : local_npages; }

@@ -76,7 +76,9 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
 
     e->stats_ = std::make_unique<Stats>();
     e->pages_ = std::make_unique<PageTable>();
-    if (!e->pages_->init(cfg.page_size, kSpanBytes))
+    e->tier_count_ = static_cast<int>(cfg.tiers().size());
+    if (e->tier_count_ > kMaxTiers) return fail("too many tiers (at most " + std::to_string(kMaxTiers) + ")");
+    if (!e->pages_->init(cfg.page_size, kSpanBytes, e->tier_count_))
         return fail("cannot reserve address space for emulated memory (ulimit -v?)");
     e->pool_ = std::make_unique<LocalPool>(std::move(policy), cfg.pool_pages(), *e->stats_);
     if (!e->pool_->init(e->pages_->max_pages())) return fail("cannot allocate the replacement policy's metadata");
@@ -105,17 +107,22 @@ Engine::~Engine() {
 
 // ---- regions ------------------------------------------------------------------------------------
 
-void* Engine::map_region(size_t bytes, std::string* error) {
+void* Engine::map_region_in_tier(size_t bytes, int tier, std::string* error) {
     InternalScope internal;
     std::lock_guard lock(control_);
+    if (tier < 0 || tier >= tier_count_) {
+        if (error) *error = "no tier number " + std::to_string(tier);
+        return nullptr;
+    }
     const size_t ps = cfg_.page_size;
     bytes = (bytes + ps - 1) / ps * ps;
-    Region* r = pages_->carve(bytes);
+    Region* r = pages_->carve(bytes, tier);
     if (!r) {
         if (error) *error = "emulated address space exhausted (or too many regions)";
         return nullptr;
     }
     void* app = reinterpret_cast<void*>(r->base.load(std::memory_order_relaxed));
+    if (cfg_.tiers()[tier].local) return app;  // plain memory: never faults
     void* back = reinterpret_cast<void*>(pages_->backing_of(r->base.load(std::memory_order_relaxed)));
     uint64_t ioctls = 0;
     int rc = uffd::register_range(fd_, app, bytes, caps_.write_protect, &ioctls);
@@ -128,6 +135,11 @@ void* Engine::map_region(size_t bytes, std::string* error) {
         return nullptr;
     }
     return app;
+}
+
+int Engine::tier_of(const void* p) const {
+    const auto addr = reinterpret_cast<uintptr_t>(p);
+    return pages_ && pages_->contains(addr) ? pages_->tier_of_address(addr) : -1;
 }
 
 Region* Engine::find_region(void* base) {

@@ -31,7 +31,13 @@ public:
     // Reserves `bytes` (rounded up to the page size) of emulated address space and registers
     // it: every page starts remote-untouched. Returns nullptr and sets *error on failure.
     // Not for the fault path (it maps memory and may allocate).
-    void* map_region(size_t bytes, std::string* error = nullptr);
+    void* map_region(size_t bytes, std::string* error = nullptr) { return map_region_in_tier(bytes, 0, error); }
+    // The same in tier `tier` (an index into config().tiers()). A local tier's region is plain
+    // memory: carved from the span like the others (so tier_of() knows it) but never registered.
+    void* map_region_in_tier(size_t bytes, int tier, std::string* error = nullptr);
+    // The tier index of emulated memory at p, or -1 if p is not in any tier's span.
+    int tier_of(const void* p) const;
+    int tier_count() const { return tier_count_; }
     // Unregisters and unmaps a region returned by map_region, dropping its pages from the pool.
     void unmap_region(void* base);
 
@@ -60,6 +66,7 @@ private:
     Config cfg_;
     uffd::Capabilities caps_;
     int fd_ = -1;
+    int tier_count_ = 1;
     bool forked_child_ = false;  // this copy of the engine lives on in a child: inert
     std::mutex control_;         // serialises map/unmap/fork against each other, never the fault path
     std::unique_ptr<Stats> stats_;

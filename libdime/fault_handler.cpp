@@ -47,7 +47,10 @@ FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Confi
                  : cfg.poll_mode == "hybrid" ? PollMode::kHybrid
                                              : PollMode::kBusy),
       first_touch_local_(cfg.first_touch == "local") {
-    link_.configure(cfg.latency_ns, cfg.bandwidth_bps, cfg.page_size);
+    const std::vector<TierConfig> tiers = cfg.tiers();
+    for (size_t t = 0; t < tiers.size() && t < kMaxTiers; ++t)
+        if (!tiers[t].local)  // a local tier's memory never faults
+            links_[t].configure(tiers[t].latency_ns, tiers[t].bandwidth_bps, cfg.page_size);
 }
 
 FaultHandler::~FaultHandler() {
@@ -193,9 +196,16 @@ void FaultHandler::serve_request() {
 // Every remote page goes back to its place in the application's span, in runs of consecutive
 // pages (one UFFDIO_MOVE each), and joins the pool, which may exceed capacity until fork_done().
 void FaultHandler::bring_back_everything() {
+    for (int i = 0; i < PageTable::kMaxRegions; ++i) {
+        const Region& r = pages_.regions()[i];
+        if (r.base.load(std::memory_order_acquire) == 0) continue;
+        bring_back_range(r.first, std::min<PageId>(r.first + r.count, pages_.touched_end()));
+    }
+}
+
+void FaultHandler::bring_back_range(PageId begin, PageId end) {
     const size_t ps = cfg_.page_size;
-    const PageId end = pages_.touched_end();
-    for (PageId p = 0; p < end;) {
+    for (PageId p = begin; p < end;) {
         if ((pages_.state(p) & kStateMask) != kRemote) {
             ++p;
             continue;
@@ -352,7 +362,7 @@ void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now) 
     if (calibrating_.load(std::memory_order_relaxed)) {
         f.due = now;
     } else {
-        const uint64_t done = link_.book_fetch(now);
+        const uint64_t done = links_[pages_.tier_of(p)].book_fetch(now);
         f.modeled_ns = done - now;
         // DiME's own cost is already part of what the application waits; inject the rest.
         const uint64_t own = own_cost(kind);

@@ -84,6 +84,7 @@ private:
     void move_out_run(const PageId* run, size_t n);
     bool evict(PageId victim);
     void bring_back_everything();
+    void bring_back_range(PageId begin, PageId end);
     void serve_request();
     uint64_t own_cost(FetchKind kind) const {
         return (kind == FetchKind::kFirstTouch ? overhead_first_ : overhead_refetch_).load(std::memory_order_relaxed);
@@ -101,7 +102,7 @@ private:
     PageTable& pages_;
     LocalPool& pool_;
     Stats& stats_;
-    LinkModel link_;
+    LinkModel links_[kMaxTiers];  // one link per tier (tier = page number >> shift)
     bool move_works_;
     bool use_write_protect_;
     enum class PollMode : uint8_t { kBusy, kBlock, kHybrid } poll_mode_;

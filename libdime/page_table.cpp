@@ -29,10 +29,14 @@ void unmap_to_reservation(uintptr_t addr, size_t bytes) {
 
 }  // namespace
 
-bool PageTable::init(size_t page_size, size_t span_bytes) {
+bool PageTable::init(size_t page_size, size_t span_bytes, int tiers) {
+    if (tiers < 1 || tiers > 8) return false;
     page_size_ = page_size;
     page_shift_ = __builtin_ctzll(page_size);
     span_bytes_ = span_bytes;
+    int tier_bits = 0;
+    while ((1 << tier_bits) < tiers) ++tier_bits;
+    tier_page_shift_ = __builtin_ctzll(span_bytes >> page_shift_) - tier_bits;
     app_base_ = reserve(span_bytes);
     backing_base_ = reserve(span_bytes);
     if (!app_base_ || !backing_base_) return false;
@@ -44,8 +48,10 @@ PageTable::~PageTable() {
     if (backing_base_) munmap(reinterpret_cast<void*>(backing_base_), span_bytes_);
 }
 
-Region* PageTable::carve(size_t bytes) {
-    if (bytes == 0 || bytes % page_size_ || bytes > span_bytes_ - carved_bytes_) return nullptr;
+Region* PageTable::carve(size_t bytes, int tier) {
+    if (tier < 0 || (size_t(tier) + 1) * tier_span_bytes() > span_bytes_) return nullptr;
+    size_t& carved = carved_bytes_[tier];
+    if (bytes == 0 || bytes % page_size_ || bytes > tier_span_bytes() - carved) return nullptr;
     Region* slot = nullptr;
     for (auto& r : regions_)
         if (r.base.load(std::memory_order_relaxed) == 0) {
@@ -53,13 +59,13 @@ Region* PageTable::carve(size_t bytes) {
             break;
         }
     if (!slot) return nullptr;
-    const uintptr_t app = app_base_ + carved_bytes_;
+    const uintptr_t app = app_base_ + tier * tier_span_bytes() + carved;
     if (!map_read_write(app, bytes)) return nullptr;
     if (!map_read_write(backing_of(app), bytes)) {
         unmap_to_reservation(app, bytes);
         return nullptr;
     }
-    carved_bytes_ += bytes;
+    carved += bytes;
     slot->bytes = bytes;
     slot->first = page_of(app);
     slot->count = static_cast<PageId>(bytes >> page_shift_);

@@ -2,6 +2,8 @@
 //
 // All emulated regions are carved from one large reserved span of address space, so a page's
 // number is simply (addr - span base) / page size, and its state is one byte in a flat array.
+// The span is divided into equal, power-of-two sub-spans, one per tier, so a page's tier is
+// its number shifted right: no lookup on the fault path.
 // A mirror span of the same size is the backing store ("the memory blade"): the page at
 // app_base + off is kept at backing_base + off while it is remote. Both spans' carved parts
 // are registered with the same userfaultfd (UFFDIO_MOVE requires it).
@@ -43,13 +45,13 @@ class PageTable {
 public:
     static constexpr int kMaxRegions = 256;
 
-    // Reserves the two spans (address space only). False on failure.
-    bool init(size_t page_size, size_t span_bytes);
+    // Reserves the two spans (address space only), divided among `tiers` tiers. False on failure.
+    bool init(size_t page_size, size_t span_bytes, int tiers = 1);
     ~PageTable();
 
     // Carves `bytes` (page multiple) from the span: maps both halves read-write. Returns the
     // region or nullptr (span exhausted / too many regions / mmap failed).
-    Region* carve(size_t bytes);
+    Region* carve(size_t bytes, int tier = 0);
     // Returns the region's address space to PROT_NONE reservation and frees its slot.
     void retire(Region* r);
 
@@ -60,6 +62,11 @@ public:
     uintptr_t backing_of(uintptr_t app_addr) const { return app_addr - app_base_ + backing_base_; }
     // The live region holding page p, or nullptr.
     Region* region_of(PageId p);
+
+    int tier_of(PageId p) const { return static_cast<int>(p >> tier_page_shift_); }
+    // The tier whose sub-span holds addr (which must be contained()).
+    int tier_of_address(uintptr_t addr) const { return tier_of(page_of(addr)); }
+    size_t tier_span_bytes() const { return size_t(1) << (tier_page_shift_ + page_shift_); }
 
     uint8_t& state(PageId p) { return state_[p]; }
     // Pages at or above this number have never faulted (handler thread writes it).
@@ -78,7 +85,8 @@ private:
     size_t span_bytes_ = 0;
     size_t page_size_ = 0;
     int page_shift_ = 0;
-    size_t carved_bytes_ = 0;  // bump pointer: retired space is not reused
+    int tier_page_shift_ = 0;             // page number >> this = tier
+    size_t carved_bytes_[8] = {};          // per tier, a bump pointer: retired space is not reused
     std::atomic<PageId> touched_end_{0};
     MetaArray<uint8_t> state_;
     Region regions_[kMaxRegions];
