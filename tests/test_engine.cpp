@@ -336,7 +336,7 @@ std::string show(const std::vector<double>& means) {
 
 }  // namespace
 
-TEST_CASE("mean time per remote access matches latency_ns=20000 (loose bound)", "[engine][uffd]") {
+TEST_CASE("mean time per remote access matches latency_ns=20000 (loose bound)", "[engine][uffd][timing]") {
     auto cfg = test_config();
     cfg.latency_ns = 20000;
     cfg.bandwidth_bps = 1000000000000000ull;

@@ -94,8 +94,7 @@ TEST_CASE("tiers: sub-spans, per-tier fetch cost, and a local tier that never fa
     CHECK(t3.faults - t2.faults == kPages);
     INFO("remote " << remote_ns << " ns/access, far " << far_ns << " ns/access");
     CHECK(remote_ns >= 4000 * 0.99);
-    CHECK(far_ns >= 80000 * 0.99);
-    CHECK(far_ns > remote_ns + 40000);  // far pays its own link, not remote's
+    CHECK(far_ns >= 80000 * 0.99);  // far pays its own link (remote's would cost 4 us)
     CHECK(t3.injected_delay_ns - t2.injected_delay_ns >= kPages * 80000);
 
     for (size_t i = 0; i < kPages; ++i) {
