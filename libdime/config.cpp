@@ -653,6 +653,20 @@ std::string to_json(const Config& cfg) {
     return fmt::to_string(out);
 }
 
+std::vector<SettingText> describe(const Config& cfg) {
+    static constexpr std::string_view kKindNames[] = {"count",   "bytes",  "nanoseconds", "bandwidth",
+                                                      "boolean", "choice", "text",        "cpu"};
+    std::vector<SettingText> out;
+    for (const Option& o : kOptions) {
+        Value v = o.get(cfg);
+        std::string value = o.kind == Kind::text || o.kind == Kind::choice ? v.text
+                            : o.kind == Kind::boolean                     ? (v.flag ? "true" : "false")
+                                                                          : to_text(v.number);
+        out.push_back({o.key, kKindNames[static_cast<int>(o.kind)], std::move(value), o.help});
+    }
+    return out;
+}
+
 void exit_bad_config(const std::string& message) {
     std::string line = "dime: " + message;
     for (char& c : line)

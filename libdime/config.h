@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dime {
@@ -61,6 +62,17 @@ ConfigResult load_from_environment(Config& cfg);
 
 // The effective settings as a JSON object (for the report's "config").
 std::string to_json(const Config& cfg);
+
+// One setting in text form, for listings (`dime --help`, `dime check-config`): numbers in their
+// base unit (ns, bit/s, bytes), words and text as stored.
+struct SettingText {
+    std::string_view key;
+    std::string_view kind;  // count, bytes, nanoseconds, bandwidth, boolean, choice, text, cpu
+    std::string value;
+    std::string_view help;
+};
+// Every setting of options.def, in its order, with its value in `cfg`.
+std::vector<SettingText> describe(const Config& cfg);
 
 // Prints "dime: <message>" on stderr and exits with status 2 (bad input, nothing started).
 [[noreturn]] void exit_bad_config(const std::string& message);

@@ -1,0 +1,26 @@
+# cli.cmake — the `dime` command (cli/): exit statuses and signals of dime run, the environment it gives the
+# program, --set precedence, reports, refusals of bad input, help, finding libdime.so, and the install tree
+# with consumers through find_package(dime) and pkg-config. Included by tests/CMakeLists.txt.
+foreach(case exit_status signal exec_not_fork environment set_overrides report_seqwalk bad_config
+             check_config usage help missing_program library)
+  add_test(NAME cli.${case}
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_cli.sh ${case}
+      $<TARGET_FILE:dime> $<TARGET_FILE:dime_preload> $<TARGET_FILE:seqwalk>
+      ${CMAKE_CURRENT_SOURCE_DIR}/cli ${CMAKE_CURRENT_BINARY_DIR}/cli)
+  set_tests_properties(cli.${case} PROPERTIES TIMEOUT 180 SKIP_REGULAR_EXPRESSION "CLI-SKIPPED")
+endforeach()
+
+# Every row of the bad-configuration table, inherited through DIME_CONFIG / DIME_OPTIONS, must stop
+# dime run before the program starts, exactly as it stops libdime.so.
+if(DEFINED DIME_BAD_CONFIG)
+  add_test(NAME bad_config.dime_run
+    COMMAND ${DIME_BAD_CONFIG} -- $<TARGET_FILE:dime> run -- /bin/echo main reached)
+endif()
+
+# Install into a fresh prefix, build consumers with find_package(dime) and with pkg-config, run them,
+# and run the installed dime (after moving the prefix, so it must find its own libdime.so).
+add_test(NAME cli.install
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_install.sh
+    ${PROJECT_BINARY_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/install_consumer ${CMAKE_CURRENT_BINARY_DIR}/cli/install
+    ${CMAKE_COMMAND} ${CMAKE_C_COMPILER} ${PROJECT_VERSION})
+set_tests_properties(cli.install PROPERTIES TIMEOUT 300 SKIP_REGULAR_EXPRESSION "CLI-SKIPPED")
