@@ -24,3 +24,7 @@ add_test(NAME cli.install
     ${PROJECT_BINARY_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/install_consumer ${CMAKE_CURRENT_BINARY_DIR}/cli/install
     ${CMAKE_COMMAND} ${CMAKE_C_COMPILER} ${PROJECT_VERSION})
 set_tests_properties(cli.install PROPERTIES TIMEOUT 300 SKIP_REGULAR_EXPRESSION "CLI-SKIPPED")
+
+# The environment variables: read in the sources => documented in docs/usage.md => shown by dime --help.
+add_test(NAME docs.environment_variables
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_env_docs.sh ${PROJECT_SOURCE_DIR} $<TARGET_FILE:dime>)
