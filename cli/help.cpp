@@ -43,7 +43,7 @@ constexpr std::string_view kExitStatus =
 }  // namespace
 
 std::string environment_help() {
-    return "Environment (read by libdime.so in the program; dime run sets the first four):\n"
+    return "Environment (dime run sets the first four):\n"
            "  LD_PRELOAD    dime run puts the absolute path of libdime.so first, keeping the rest\n"
            "  DIME_CONFIG   YAML settings file (dime run -c sets it to the file's absolute path)\n"
            "  DIME_OPTIONS  settings as key=value, overriding the file (dime run --set appends)\n"

@@ -65,7 +65,10 @@ Library find_library() {
     }
 
     std::string exe = resolved("/proc/self/exe");
-    if (exe.empty()) return {"", fmt::format("cannot find libdime.so: /proc/self/exe: {}; set DIME_LIBRARY", std::strerror(errno)), 1};
+    if (exe.empty())
+        return {"", fmt::format("cannot find libdime.so: /proc/self/exe: {}; set DIME_LIBRARY",
+                                std::strerror(errno)),
+                1};
     std::string dir = exe.substr(0, exe.find_last_of('/'));
 
     std::vector<std::string> candidates = {

@@ -63,7 +63,8 @@ RunOptions parse(int argc, char** argv) {
 
 std::string current_directory() {
     char buf[PATH_MAX];
-    if (!::getcwd(buf, sizeof buf)) fail(1, fmt::format("cannot get the current directory: {}", std::strerror(errno)));
+    if (!::getcwd(buf, sizeof buf))
+        fail(1, fmt::format("cannot get the current directory: {}", std::strerror(errno)));
     return buf;
 }
 

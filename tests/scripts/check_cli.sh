@@ -138,6 +138,8 @@ set_overrides)
     done
     ;;
 report_seqwalk)
+    # seqwalk writes a report itself; libdime.so's, written at exit, replaces it. (set_overrides
+    # shows that libdime.so writes the report of a program that writes none.)
     require_uffd
     mkdir -p reports
     run_dime out err run --set latency_ns=0,local_npages=256 --report reports/seqwalk.json -- "$seqwalk" --pages 2000
