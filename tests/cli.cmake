@@ -11,10 +11,12 @@ foreach(case exit_status signal exec_not_fork environment set_overrides report_s
 endforeach()
 
 # Every row of the bad-configuration table, inherited through DIME_CONFIG / DIME_OPTIONS, must stop
-# dime run before the program starts, exactly as it stops libdime.so.
+# dime run itself before the program starts. With a DIME_LIBRARY that the loader ignores, a
+# program started by mistake runs to main() and prints, instead of being stopped by libdime.so.
 if(DEFINED DIME_BAD_CONFIG)
   add_test(NAME bad_config.dime_run
-    COMMAND ${DIME_BAD_CONFIG} -- $<TARGET_FILE:dime> run -- /bin/echo main reached)
+    COMMAND ${DIME_BAD_CONFIG} -- env DIME_LIBRARY=${CMAKE_CURRENT_SOURCE_DIR}/cli/not_a_library.so
+            $<TARGET_FILE:dime> run -- /bin/echo main reached)
 endif()
 
 # Install into a fresh prefix, build consumers with find_package(dime) and with pkg-config, run them,

@@ -151,7 +151,9 @@ report_seqwalk)
     [ "$pool" = 256 ] && pass "report config.local_npages = 256" || fail "report config.local_npages = '$pool', expected 256"
     ;;
 bad_config)
-    # Refused before anything starts: /bin/echo would print on stdout.
+    # Refused by dime run before anything starts. The loader ignores this DIME_LIBRARY, so a
+    # program started by mistake is not stopped by libdime.so: /bin/echo prints on stdout.
+    export DIME_LIBRARY=$data/not_a_library.so
     run_dime out err run -c "$data/bad_key.yaml" -- /bin/echo started
     expect_refusal "-c bad_key.yaml" "bad_key.yaml:3: unknown key 'local_npage'"
     run_dime out err run -c missing.yaml -- /bin/echo started
