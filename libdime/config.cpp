@@ -626,6 +626,13 @@ ConfigResult load_from_environment(Config& cfg) {
         if (!r.ok) return r;
     }
     if (const char* report = std::getenv("DIME_REPORT")) staged.report = report;
+    // The dedicated variables for one setting each; set but empty means unset.
+    for (auto [variable, key] : {std::pair{"DIME_LOG", "log_level"}, std::pair{"DIME_DISABLE", "disable"}}) {
+        const char* text = std::getenv(variable);
+        if (!text || !*text) continue;
+        ConfigResult r = apply_one(staged, *find_option(key), text, variable);
+        if (!r.ok) return r;
+    }
     ConfigResult r = validate(staged);
     if (!r.ok) return r;
     cfg = std::move(staged);

@@ -57,7 +57,8 @@ ConfigResult apply_yaml_file(Config& cfg, const std::string& path);
 ConfigResult apply_options_string(Config& cfg, const std::string& text, const std::string& origin);
 // Cross-key checks after every source was applied.
 ConfigResult validate(const Config& cfg);
-// defaults < $DIME_CONFIG < $DIME_OPTIONS < $DIME_REPORT, then validate().
+// defaults < $DIME_CONFIG < $DIME_OPTIONS < $DIME_REPORT, $DIME_LOG (log_level), $DIME_DISABLE
+// (disable), then validate().
 ConfigResult load_from_environment(Config& cfg);
 
 // The effective settings as a JSON object (for the report's "config").

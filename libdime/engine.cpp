@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "clock.h"
+#include "descriptors.h"
 #include "fault_handler.h"
 #include "local_pool.h"
+#include "log.h"
 #include "page_table.h"
 #include "policies/policy.h"
 #include "thread_role.h"
@@ -67,17 +69,27 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
     };
     std::unique_ptr<Engine> e(new Engine());
     e->cfg_ = cfg;
+    e->pid_ = getpid();
+    set_log_level(cfg.log_level);
     auto policy = make_policy(cfg.policy);
     if (!policy) return fail("unknown policy '" + cfg.policy + "' (available: " + policy_names() + ")");
-
-    const char* why = nullptr;
-    e->fd_ = uffd::open_descriptor(&e->caps_, &why);
-    if (e->fd_ < 0) return fail(why ? why : "cannot open userfaultfd");
 
     e->stats_ = std::make_unique<Stats>();
     e->pages_ = std::make_unique<PageTable>();
     e->tier_count_ = static_cast<int>(cfg.tiers().size());
     if (e->tier_count_ > kMaxTiers) return fail("too many tiers (at most " + std::to_string(kMaxTiers) + ")");
+    if (cfg.disable) {  // regions are carved as plain memory; no descriptor, no thread, no pool
+        if (!e->pages_->init(cfg.page_size, kSpanBytes, e->tier_count_))
+            return fail("cannot reserve address space for emulated memory (ulimit -v?)");
+        if (!enlist(e.get())) return fail("too many DiME engines in one process");
+        return e;
+    }
+
+    const char* why = nullptr;
+    const int fd = uffd::open_descriptor(&e->caps_, &why);
+    if (fd < 0) return fail(why ? why : "cannot open userfaultfd");
+    e->fd_ = descriptors::adopt(fd);
+
     if (!e->pages_->init(cfg.page_size, kSpanBytes, e->tier_count_))
         return fail("cannot reserve address space for emulated memory (ulimit -v?)");
     e->pool_ = std::make_unique<LocalPool>(std::move(policy), cfg.pool_pages(), *e->stats_);
@@ -101,7 +113,7 @@ Engine::~Engine() {
     if (forked_child_) return;  // the handler thread and descriptor belong to the parent
     if (handler_) handler_->stop();
     handler_.reset();
-    if (fd_ >= 0) close(fd_);  // unregisters every range
+    descriptors::release(fd_);  // unregisters every range
     // pages_ unmaps both spans as it goes.
 }
 
@@ -123,6 +135,8 @@ void* Engine::map_region_in_tier(size_t bytes, int tier, std::string* error) {
     }
     void* app = reinterpret_cast<void*>(r->base.load(std::memory_order_relaxed));
     if (cfg_.tiers()[tier].local) return app;  // plain memory: never faults
+    if (!emulating()) return app;                  // disable: plain memory
+    flush_notes();
     void* back = reinterpret_cast<void*>(pages_->backing_of(r->base.load(std::memory_order_relaxed)));
     uint64_t ioctls = 0;
     int rc = uffd::register_range(fd_, app, bytes, caps_.write_protect, &ioctls);
@@ -153,9 +167,11 @@ Region* Engine::find_region(void* base) {
 
 void Engine::release_region(Region* r) {
     const uintptr_t app = r->base.load(std::memory_order_relaxed);
-    handler_->forget_region(*r);
-    uffd::unregister_range(fd_, reinterpret_cast<void*>(app), r->bytes);
-    uffd::unregister_range(fd_, reinterpret_cast<void*>(pages_->backing_of(app)), r->bytes);
+    if (emulating()) {
+        handler_->forget_region(*r);
+        uffd::unregister_range(fd_, reinterpret_cast<void*>(app), r->bytes);
+        uffd::unregister_range(fd_, reinterpret_cast<void*>(pages_->backing_of(app)), r->bytes);
+    }
     pages_->retire(r);
 }
 
@@ -250,30 +266,110 @@ uint64_t Engine::overhead_ns() const { return handler_ ? handler_->overhead().re
 
 Totals Engine::totals() const { return stats_->snapshot(); }
 
+std::string Engine::expand_report_path(const std::string& configured, long pid, bool descendant) {
+    if (configured.empty()) return {};
+    std::string out;
+    bool has_pid = false;
+    for (size_t i = 0; i < configured.size(); ++i) {
+        if (configured[i] == '%' && i + 1 < configured.size() && configured[i + 1] == 'p') {
+            out += std::to_string(pid);
+            has_pid = true;
+            ++i;
+        } else if (configured[i] == '%' && i + 1 < configured.size() && configured[i + 1] == '%') {
+            out += '%';
+            ++i;
+        } else {
+            out += configured[i];
+        }
+    }
+    if (descendant && !has_pid) out += "." + std::to_string(pid);
+    return out;
+}
+
+std::string Engine::report_path() const { return expand_report_path(cfg_.report, pid_, descendant_); }
+
 // ---- fork -------------------------------------------------------------------------------------------
 
 void Engine::before_fork() {
     control_.lock();
-    if (!forked_child_) handler_->prepare_fork();
+    if (!forked_child_ && handler_) handler_->prepare_fork();
 }
 
 void Engine::after_fork_in_parent() {
-    if (!forked_child_) handler_->fork_done();
+    if (!forked_child_ && handler_) handler_->fork_done();
     control_.unlock();
 }
 
 // The child inherits no userfaultfd registration (we do not ask for UFFD_FEATURE_EVENT_FORK),
-// so its emulated regions are plain memory from here on. prepare_fork() brought every page
-// back before the fork, so the child holds all of them. It runs unemulated; the handler
-// thread and the descriptor are the parent's.
+// so its emulated regions are plain memory until it registers them itself. prepare_fork()
+// brought every page back before the fork, so the child holds all of them. The child has one
+// thread (the one that called fork()); glibc has reset its own locks (malloc, stdio, the
+// loader, the thread-stack cache) before running these handlers, so creating a thread here is
+// safe in practice, and nothing of DiME's is locked (control_ is ours since before_fork).
 void Engine::after_fork_in_child() {
-    if (!forked_child_) {
-        forked_child_ = true;
-        (void)handler_.release();  // its thread does not exist here
-        close(fd_);
-        fd_ = -1;
+    {
+        InternalScope internal;
+        pid_ = getpid();
+        descendant_ = true;  // its report must not overwrite the parent's
+        if (!forked_child_ && handler_) {
+            std::string why;
+            if (cfg_.fork_child != "emulate") {
+                go_plain_in_child();
+                logf(LogLevel::kDebug, "fork child {}: plain memory (fork_child: {})", pid_, cfg_.fork_child);
+            } else if (!emulate_in_child(&why)) {
+                go_plain_in_child();
+                logf(LogLevel::kWarn, "fork child {}: cannot emulate ({}); it runs on plain memory", pid_, why);
+            } else {
+                logf(LogLevel::kDebug, "fork child {}: emulated with its own pool of {} pages", pid_,
+                     pool_->capacity());
+            }
+        }
     }
     control_.unlock();
+}
+
+// The parent's handler thread does not exist here; its descriptors are the parent's files.
+void Engine::go_plain_in_child() {
+    forked_child_ = true;
+    handler_->abandon_in_child();
+    (void)handler_.release();  // its thread does not exist here; its memory stays valid
+    descriptors::release(fd_);
+    fd_ = -1;
+}
+
+// A userfaultfd of the child's own at the same descriptor number, every live region (both
+// spans) registered with it, counters from zero, and a handler thread that first evicts the
+// pool back down to capacity (in the background: a child that calls exec at once pays little).
+bool Engine::emulate_in_child(std::string* why) {
+    const char* open_why = nullptr;
+    uffd::Capabilities caps;
+    const int fresh = uffd::open_descriptor(&caps, &open_why);
+    if (fresh < 0) {
+        *why = open_why ? open_why : "cannot open userfaultfd";
+        return false;
+    }
+    if (!descriptors::replace(fd_, fresh)) {  // drops the child's reference to the parent's descriptor
+        close(fresh);
+        *why = "cannot move the new userfaultfd into place";
+        return false;
+    }
+    caps_.move = caps_.move && caps.move;
+    for (int i = 0; i < PageTable::kMaxRegions; ++i) {
+        Region& r = pages_->regions()[i];
+        const uintptr_t app = r.base.load(std::memory_order_acquire);
+        if (app == 0 || cfg_.tiers()[pages_->tier_of(r.first)].local) continue;  // a local tier is never registered
+        int rc = uffd::register_range(fd_, reinterpret_cast<void*>(app), r.bytes, caps_.write_protect, nullptr);
+        if (rc == -EINVAL && caps_.write_protect)
+            rc = uffd::register_range(fd_, reinterpret_cast<void*>(app), r.bytes, false, nullptr);
+        if (rc == 0) rc = uffd::register_range(fd_, reinterpret_cast<void*>(pages_->backing_of(app)), r.bytes, false, nullptr);
+        if (rc != 0) {
+            *why = std::string("cannot register emulated memory with userfaultfd: ") + strerror(-rc);
+            return false;  // go_plain_in_child() closes the descriptor: every registration goes
+        }
+    }
+    stats_->reset_counters();
+    if (!handler_->start_in_child(why)) return false;
+    return true;
 }
 
 }  // namespace dime

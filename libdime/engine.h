@@ -52,22 +52,40 @@ public:
     // At exit: JSON to cfg.report (if set) and the human summary to stderr (if cfg.summary).
     void write_reports() const;
 
-    // fork() support, called from the pthread_atfork handlers the engine installs.
+    // fork() support, called from the pthread_atfork handlers the engine installs. In the
+    // child, fork_child: emulate gives the child its own userfaultfd, handler and pool (see
+    // docs/architecture.md, fork()); plain leaves it on ordinary memory.
     void before_fork();
     void after_fork_in_parent();
     void after_fork_in_child();
+
+    // Whether emulation runs (false with disable: the regions are plain memory).
+    bool emulating() const { return fd_ >= 0; }
+    // The process this engine reports for, and whether it descends from the one that was
+    // started with the report path (a forked child, or an exec'd program that found
+    // DIME_ROOT_PID naming another process): then the report goes to <report>.<pid>.
+    void set_descendant(bool d) { descendant_ = d; }
+    bool descendant() const { return descendant_; }
+    // cfg.report with %p expanded to the pid (%% to %), plus ".<pid>" in a descendant when
+    // the path has no %p. Empty when no report is configured.
+    std::string report_path() const;
+    static std::string expand_report_path(const std::string& configured, long pid, bool descendant);
 
 private:
     Engine();
     void calibrate();
     Region* find_region(void* base);
     void release_region(Region* r);
+    bool emulate_in_child(std::string* why);
+    void go_plain_in_child();
 
     Config cfg_;
     uffd::Capabilities caps_;
-    int fd_ = -1;
+    int fd_ = -1;                // the userfaultfd (a protected descriptor); -1 with disable
     int tier_count_ = 1;
-    bool forked_child_ = false;  // this copy of the engine lives on in a child: inert
+    bool forked_child_ = false;  // this copy of the engine lives on in a plain child: inert
+    bool descendant_ = false;    // see descendant()
+    long pid_ = 0;               // the process this engine serves (a vfork child shares it, and must not report)
     std::mutex control_;         // serialises map/unmap/fork against each other, never the fault path
     std::unique_ptr<Stats> stats_;
     std::unique_ptr<PageTable> pages_;

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "descriptors.h"
+#include "log.h"
 #include "meta_memory.h"
 #include "thread_role.h"
 
@@ -55,7 +57,7 @@ FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Confi
 
 FaultHandler::~FaultHandler() {
     stop();
-    if (wake_fd_ >= 0) close(wake_fd_);
+    descriptors::release(wake_fd_);
     if (heap_) munmap(heap_, kMaxInFlight * sizeof(InFlight));
     if (zero_page_) munmap(zero_page_, cfg_.page_size);
 }
@@ -63,7 +65,7 @@ FaultHandler::~FaultHandler() {
 bool FaultHandler::start(std::string* error) {
     heap_ = static_cast<InFlight*>(map_metadata(kMaxInFlight * sizeof(InFlight)));
     zero_page_ = map_metadata(cfg_.page_size);
-    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    wake_fd_ = descriptors::adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!heap_ || !zero_page_ || wake_fd_ < 0) {
         if (error) *error = "cannot allocate the fault handler's memory";
         return false;
@@ -72,7 +74,10 @@ bool FaultHandler::start(std::string* error) {
     for (size_t off = 0; off < kMaxInFlight * sizeof(InFlight); off += 4096)
         reinterpret_cast<volatile char*>(heap_)[off] = 0;
     reinterpret_cast<volatile char*>(zero_page_)[0] = 0;
+    return launch_thread(error);
+}
 
+bool FaultHandler::launch_thread(std::string* error) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     if (cfg_.handler_cpu >= 0) {
@@ -128,6 +133,31 @@ void FaultHandler::prepare_fork() {
 
 void FaultHandler::fork_done() {
     if (running_) request(Request::kForkDone);
+}
+
+bool FaultHandler::start_in_child(std::string* error) {
+    const int fresh = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fresh < 0 || !descriptors::replace(wake_fd_, fresh)) {  // the inherited one would wake the parent
+        if (fresh >= 0) close(fresh);
+        if (error) *error = "cannot create the handler's eventfd";
+        return false;
+    }
+    pthread_mutex_init(&request_lock_, nullptr);
+    running_ = false;
+    evictions_paused_ = false;  // prepare_fork() paused them in the parent's copy
+    // Queue a kForkDone for the new thread without waiting for it: its first work is to evict
+    // down to capacity. A later request() may replace it before it is served; the pool is then
+    // trimmed at the next fault instead.
+    request_.store(Request::kForkDone, std::memory_order_relaxed);
+    request_seq_.store(1, std::memory_order_relaxed);
+    done_seq_.store(0, std::memory_order_relaxed);
+    return launch_thread(error);
+}
+
+void FaultHandler::abandon_in_child() {
+    running_ = false;
+    descriptors::release(wake_fd_);
+    wake_fd_ = -1;
 }
 
 void FaultHandler::forget_region(const Region& r) {
@@ -534,7 +564,10 @@ bool FaultHandler::evict(PageId victim) {
             pages_.state(victim) = kUntouched;
             return true;
         }
-        if (rc == -EINVAL || rc == -ENOTTY) move_works_ = false;
+        if (rc == -EINVAL || rc == -ENOTTY) {
+            move_works_ = false;
+            note(Note::kMoveDisabled);
+        }
     }
     // Fallback: copy the page to the backing span, then unmap it. Write-protect it first so a
     // concurrent write blocks (and is re-fetched after) instead of being lost between the two.

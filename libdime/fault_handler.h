@@ -52,6 +52,14 @@ public:
     void prepare_fork();
     // After fork() in the parent: evicts back down to capacity.
     void fork_done();
+    // In a fork child whose engine has put its own userfaultfd at this handler's descriptor
+    // number: a fresh eventfd (at the same number), request state reset, evictions resumed,
+    // and a new thread whose first work is evicting down to capacity. False + *error on failure
+    // (then nothing runs and abandon_in_child() may be called).
+    bool start_in_child(std::string* error);
+    // In a fork child that runs on plain memory: closes the child's copy of the eventfd. The
+    // thread does not exist here; the object is never destroyed.
+    void abandon_in_child();
     void forget_region(const Region& r);  // resolve its in-flight faults, drop its pages from the pool
     void reset_stats();
 
@@ -66,6 +74,7 @@ private:
     };
     enum class Request : uint32_t { kNone, kPrepareFork, kForkDone, kForgetRegion, kResetStats, kStop };
 
+    bool launch_thread(std::string* error);
     static void* thread_main(void* self);
     void run();
     bool read_notifications(uint64_t now);

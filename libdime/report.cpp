@@ -3,10 +3,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 #include <fmt/format.h>
 
 #include "engine.h"
 #include "fault_handler.h"
+#include "log.h"
 #include "thread_role.h"
 
 namespace dime {
@@ -39,31 +41,46 @@ std::string Engine::report_json() const {
     const Totals t = totals();
     const Overhead own = handler_ ? handler_->overhead() : Overhead{};
     return fmt::format(
-        "{{\n  \"version\": {},\n  \"config\": {},\n  \"totals\": {},\n  \"engine\": {{\"backend\": \"userfaultfd\", "
+        "{{\n  \"version\": {},\n  \"config\": {},\n  \"totals\": {},\n  \"engine\": {{\"backend\": \"{}\", "
+        "\"pid\": {}, \"descendant\": {}, "
         "\"policy\": \"{}\", \"local_npages\": {}, \"uffd_move\": {}, \"write_protect\": {}, "
         "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}}\n}}\n",
-        kReportVersion, to_json(cfg_), totals_json(t), cfg_.policy, cfg_.pool_pages(), caps_.move,
+        kReportVersion, to_json(cfg_), totals_json(t), emulating() ? "userfaultfd" : "none", pid_, descendant_,
+        cfg_.policy, cfg_.pool_pages(), caps_.move,
         caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns());
 }
 
 void Engine::write_reports() const {
     InternalScope internal;
-    if (forked_child_) return;  // the parent reports; a child would overwrite its file
-    if (!cfg_.report.empty()) {
+    if (forked_child_) return;  // a plain fork child: the counters are the parent's
+    if (getpid() != pid_) return;  // a vfork child that called exit(): the parent reports later
+    flush_notes();
+    if (const std::string path = report_path(); !path.empty()) {
         const std::string json = report_json();
-        FILE* f = fopen(cfg_.report.c_str(), "w");
-        if (!f || fwrite(json.data(), 1, json.size(), f) != json.size() || fclose(f) != 0)
-            std::fputs(fmt::format("dime: cannot write report '{}': {}\n", cfg_.report, strerror(errno)).c_str(),
-                       stderr);
+        FILE* f = fopen(path.c_str(), "we");  // "e": O_CLOEXEC, never inherited by an exec'd child
+        bool ok = f && fwrite(json.data(), 1, json.size(), f) == json.size();
+        int err = errno;
+        if (f && fclose(f) != 0 && ok) {
+            ok = false;
+            err = errno;
+        }
+        if (ok)
+            logf(LogLevel::kInfo, "report written to '{}'", path);
+        else
+            logf(LogLevel::kError, "cannot write report '{}': {}", path, strerror(err));
     }
-    if (cfg_.summary) {
+    if (cfg_.summary && !emulating()) {
+        std::fputs(fmt::format("dime: emulation off (disable): DiME's allocator on plain memory, no faults\n").c_str(),
+                   stderr);
+    } else if (cfg_.summary) {
         const Totals t = totals();
         // fputs, not fmt::print: at exit stderr may be closed or full, and fmt::print throws then.
         std::fputs(fmt::format("dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions, "
-                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}\n",
+                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}{}\n",
                                t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
                                human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50), human_ns(t.fault_ns_p99),
-                               t.resident_pages, cfg_.pool_pages(), cfg_.policy)
+                               t.resident_pages, cfg_.pool_pages(), cfg_.policy,
+                               descendant_ ? fmt::format(" (child process {})", pid_) : std::string())
                        .c_str(),
                    stderr);
     }

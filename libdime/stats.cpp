@@ -72,4 +72,11 @@ Totals Stats::snapshot() const {
     return t;
 }
 
+void Stats::reset_counters() {
+    for (auto* c : {&first_touch_faults, &refetch_faults, &duplicate_faults, &evictions, &eviction_fallbacks,
+                    &injected_delay_ns, &handler_ns, &policy_ns})
+        c->store(0, std::memory_order_relaxed);
+    fault_latency.reset();
+}
+
 }  // namespace dime

@@ -63,6 +63,9 @@ struct Stats {
         c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
     }
     Totals snapshot() const;
+    // Every counter and the histogram back to zero; resident_pages stays (it is a level, not a
+    // count). Only while no handler thread writes (a fork child, before its handler starts).
+    void reset_counters();
 };
 
 }  // namespace dime

@@ -23,6 +23,8 @@
 #include "config.h"
 #include "emulated_heap.h"
 #include "engine.h"
+#include "lifecycle.h"
+#include "log.h"
 #include "thread_role.h"
 
 // glibc's own allocator under its exported internal names (interposing malloc does not hide them).
@@ -91,9 +93,12 @@ void* realloc_impl(void* p, size_t n) {
     return q;
 }
 
+// Once per process: a fork child inherits this flag from its parent, so it holds the pid that
+// reported (the engine itself skips a vfork child, which shares the parent's memory).
 void write_reports_once() {
-    static std::atomic<bool> done{false};
-    if (done.exchange(true)) return;
+    static std::atomic<pid_t> reported_by{0};
+    const pid_t me = getpid();
+    if (reported_by.exchange(me) == me) return;
     dime::InternalScope internal;
     try {
         g_engine->write_reports();
@@ -120,6 +125,8 @@ __attribute__((constructor(101))) void dime_preload_start() {
     dime::ConfigResult loaded = dime::load_from_environment(cfg);
     if (!loaded.ok) dime::exit_bad_config(loaded.error);
 
+    const bool descendant = dime::lifecycle::claim_report_root();
+
     std::string error;
     std::unique_ptr<dime::Engine> engine;
     std::unique_ptr<dime::EmulatedHeap> heap;
@@ -130,6 +137,10 @@ __attribute__((constructor(101))) void dime_preload_start() {
         error = e.what();
     }
     if (!engine || !heap) exit_start_failure(error.empty() ? "cannot start the emulation" : error);
+    engine->set_descendant(descendant);
+    dime::logf(dime::LogLevel::kInfo, "pid {}: {}; pool {} pages, heap {} MiB at {}", getpid(),
+               engine->emulating() ? "emulating" : "emulation off (disable), plain memory",
+               cfg.pool_pages(), heap->size() >> 20, heap->base());
 
     libc_usable_size(nullptr);  // resolve now, while no hook depends on it
     g_engine = engine.release();
