@@ -145,13 +145,14 @@ bool FaultHandler::start_in_child(std::string* error) {
     pthread_mutex_init(&request_lock_, nullptr);
     running_ = false;
     evictions_paused_ = false;  // prepare_fork() paused them in the parent's copy
-    // Queue a kForkDone for the new thread without waiting for it: its first work is to evict
-    // down to capacity. A later request() may replace it before it is served; the pool is then
-    // trimmed at the next fault instead.
-    request_.store(Request::kForkDone, std::memory_order_relaxed);
-    request_seq_.store(1, std::memory_order_relaxed);
+    request_.store(Request::kNone, std::memory_order_relaxed);
+    request_seq_.store(0, std::memory_order_relaxed);
     done_seq_.store(0, std::memory_order_relaxed);
-    return launch_thread(error);
+    if (!launch_thread(error)) return false;
+    // The child starts as the parent stands after fork: at capacity. Until then every page is
+    // local, and a child that reads its inherited data at once would read it for free.
+    request(Request::kForkDone);
+    return true;
 }
 
 void FaultHandler::abandon_in_child() {

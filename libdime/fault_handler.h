@@ -54,7 +54,7 @@ public:
     void fork_done();
     // In a fork child whose engine has put its own userfaultfd at this handler's descriptor
     // number: a fresh eventfd (at the same number), request state reset, evictions resumed,
-    // and a new thread whose first work is evicting down to capacity. False + *error on failure
+    // a new thread, and (waited for) eviction down to capacity. False + *error on failure
     // (then nothing runs and abandon_in_child() may be called).
     bool start_in_child(std::string* error);
     // In a fork child that runs on plain memory: closes the child's copy of the eventfd. The

@@ -21,9 +21,9 @@ set(DIME_LIFECYCLE_OPTIONS "local_npages=256 latency_ns=0 bandwidth_bps=10000000
 
 # dime_lifecycle_test(<name> <program> [ARGS a,b] [OPTIONS "k=v"] [ENV K=V,...] [EXPECT_STATUS re]
 #                     [EXPECT_REPORT emulated|none|absent] [EXPECT_STDERR re] [FORBID_STDERR re]
-#                     [SUMMARY_LINES n])
+#                     [SUMMARY_LINES n] [HEAVY])
 function(dime_lifecycle_test name prog)
-  cmake_parse_arguments(arg "" "ARGS;OPTIONS;ENV;EXPECT_STATUS;EXPECT_REPORT;EXPECT_STDERR;FORBID_STDERR;SUMMARY_LINES" "" ${ARGN})
+  cmake_parse_arguments(arg "HEAVY" "ARGS;OPTIONS;ENV;EXPECT_STATUS;EXPECT_REPORT;EXPECT_STDERR;FORBID_STDERR;SUMMARY_LINES" "" ${ARGN})
   set(extra)
   foreach(key ARGS ENV EXPECT_STATUS EXPECT_REPORT EXPECT_STDERR FORBID_STDERR SUMMARY_LINES)
     if(DEFINED arg_${key})
@@ -39,14 +39,19 @@ function(dime_lifecycle_test name prog)
       ${extra}
       -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/run_lifecycle.cmake)
   set_tests_properties(lifecycle.${name} PROPERTIES TIMEOUT 120 SKIP_REGULAR_EXPRESSION "PRELOAD-SKIPPED")
+  if(arg_HEAVY)
+    # Several processes copying pages on both cores: under ctest -j2 they would push the engine's
+    # timing tests (loose bounds, but bounds) over the edge, so they take both slots.
+    set_tests_properties(lifecycle.${name} PROPERTIES PROCESSORS 2)
+  endif()
 endfunction()
 
 # fork: the child checks every byte and keeps working under emulation (its own report, faults > 0);
 # with fork_child=plain it runs unemulated and writes none. vfork children read the parent's heap.
-dime_lifecycle_test(fork_child_emulated preload_fork_child ARGS emulate SUMMARY_LINES 3)
-dime_lifecycle_test(fork_child_plain preload_fork_child ARGS plain OPTIONS "fork_child=plain" SUMMARY_LINES 1)
+dime_lifecycle_test(fork_child_emulated preload_fork_child HEAVY ARGS emulate SUMMARY_LINES 3)
+dime_lifecycle_test(fork_child_plain preload_fork_child HEAVY ARGS plain OPTIONS "fork_child=plain" SUMMARY_LINES 1)
 # The child's evictions with the copy path only (shared pages refuse MOVE anyway; here every one copies).
-dime_lifecycle_test(fork_child_copy_path preload_fork_child ARGS emulate OPTIONS "uffd_move=false")
+dime_lifecycle_test(fork_child_copy_path preload_fork_child HEAVY ARGS emulate OPTIONS "uffd_move=false")
 
 # Closing every descriptor, as daemons do, then 10x the pool: DiME's descriptors survive.
 foreach(mode loop proc close_range closefrom dup2 daemonize)
@@ -58,7 +63,7 @@ dime_lifecycle_test(close_all_log_debug preload_close_all ARGS loop ENV DIME_LOG
 dime_lifecycle_test(close_all_log_default preload_close_all ARGS loop FORBID_STDERR "dime: close\\(")
 
 # fork+exec, posix_spawn, vfork+exec, system(): no DiME descriptor in any exec'd child but its own.
-dime_lifecycle_test(spawn preload_spawn)
+dime_lifecycle_test(spawn preload_spawn HEAVY)
 
 # Ends of a process while threads fault: nothing hangs, a report (if any) written once.
 dime_lifecycle_test(exit_from_thread preload_exit_paths ARGS thread-exit SUMMARY_LINES 1)
