@@ -50,6 +50,8 @@ std::string environment_help() {
            "  DIME_REPORT   JSON report written at exit (dime run --report sets it, absolute)\n"
            "  DIME_DISABLE  1: the program keeps DiME's allocator but nothing is emulated\n"
            "  DIME_LOG      DiME's messages on stderr: error, warn (default), info or debug\n"
+           "  DIME_ROOT_PID set by libdime.so for the programs it execs, whose reports then go\n"
+           "                to REPORT.<pid> (%p in DIME_REPORT stands for the pid)\n"
            "Read by dime itself:\n"
            "  DIME_LIBRARY  the libdime.so to preload, instead of looking beside dime and in its\n"
            "                install prefix\n";
