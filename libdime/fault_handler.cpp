@@ -537,7 +537,39 @@ void FaultHandler::move_out_run(const PageId* run, size_t n) {
     const size_t done = rc == 0 ? n : std::min(n, static_cast<size_t>(moved) / ps);
     for (size_t i = 0; i < done; ++i) pages_.state(run[i]) = kRemote;
     Stats::bump(stats_.evictions, done);
+    if (done == n) return;
+    // EBUSY: pages shared with a parent or child after fork(), typically the whole run; copy
+    // them out as a run too. Anything else (a run across two mappings, a dropped page) goes
+    // page by page.
+    if (rc == -EBUSY && copy_out_run(run + done, n - done)) return;
     for (size_t i = done; i < n; ++i) evict(run[i]);
+}
+
+// The copy fallback of evict() for a run of consecutive resident pages, with one ioctl per
+// step instead of one per page: write-protect the run, copy it to the (empty) backing, drop
+// it. False, with nothing changed, when the run does not qualify; evict() then takes each page.
+bool FaultHandler::copy_out_run(const PageId* run, size_t n) {
+    const size_t ps = cfg_.page_size;
+    if (!use_write_protect_ || n < 2 || n > kMaxBatch) return false;
+    const uintptr_t addr = pages_.app_address(run[0]);
+    const uintptr_t back = pages_.backing_address(run[0]);
+    unsigned char resident[kMaxBatch];
+    if (mincore(reinterpret_cast<void*>(addr), n * ps, resident) != 0) return false;
+    for (size_t i = 0; i < n; ++i)
+        if (!(resident[i] & 1)) return false;  // a page the program dropped: evict() knows what to do
+    if (uffd::write_protect(fd_, addr, n * ps, true) != 0) return false;
+    if (uffd::copy(fd_, back, addr, n * ps, /*wake=*/false) != 0) {
+        // Partly copied, perhaps: drop what arrived (the pages themselves are intact) and let
+        // evict() redo each page.
+        madvise(reinterpret_cast<void*>(back), n * ps, MADV_DONTNEED);
+        uffd::write_protect(fd_, addr, n * ps, false);
+        return false;
+    }
+    madvise(reinterpret_cast<void*>(addr), n * ps, MADV_DONTNEED);
+    for (size_t i = 0; i < n; ++i) pages_.state(run[i]) = kRemote;
+    Stats::bump(stats_.evictions, n);
+    Stats::bump(stats_.eviction_fallbacks, n);
+    return true;
 }
 
 bool FaultHandler::evict(PageId victim) {

@@ -91,6 +91,7 @@ private:
     size_t batch_size() const;
     void evict_pages(size_t n);
     void move_out_run(const PageId* run, size_t n);
+    bool copy_out_run(const PageId* run, size_t n);
     bool evict(PageId victim);
     void bring_back_everything();
     void bring_back_range(PageId begin, PageId end);
