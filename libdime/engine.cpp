@@ -78,9 +78,13 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
     e->pages_ = std::make_unique<PageTable>();
     e->tier_count_ = static_cast<int>(cfg.tiers().size());
     if (e->tier_count_ > kMaxTiers) return fail("too many tiers (at most " + std::to_string(kMaxTiers) + ")");
-    if (cfg.disable) {  // regions are carved as plain memory; no descriptor, no thread, no pool
+    const std::vector<TierConfig> tiers = cfg.tiers();
+    for (int t = 0; t < e->tier_count_; ++t) e->tier_local_[t] = tiers[t].local;
+    if (cfg.disable) {  // memory is handed out as plain memory; no descriptor, no thread, no pool
         if (!e->pages_->init(cfg.page_size, kSpanBytes, e->tier_count_))
             return fail("cannot reserve address space for emulated memory (ulimit -v?)");
+        e->space_.init(e->pages_->app_base(), e->pages_->span_bytes(),
+                       static_cast<int>(e->pages_->span_bytes() / e->pages_->tier_span_bytes()));
         if (!enlist(e.get())) return fail("too many DiME engines in one process");
         return e;
     }
@@ -92,6 +96,12 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
 
     if (!e->pages_->init(cfg.page_size, kSpanBytes, e->tier_count_))
         return fail("cannot reserve address space for emulated memory (ulimit -v?)");
+    e->space_.init(e->pages_->app_base(), e->pages_->span_bytes(),
+                   static_cast<int>(e->pages_->span_bytes() / e->pages_->tier_span_bytes()));
+    // The spans are registered once: handing memory out and back is then only mprotect.
+    e->register_wp_ = e->caps_.write_protect;
+    if (const int rc = e->register_span(); rc != 0)
+        return fail(std::string("cannot register emulated memory with userfaultfd: ") + strerror(-rc));
     e->pool_ = std::make_unique<LocalPool>(std::move(policy), cfg.pool_pages(), *e->stats_);
     if (!e->pool_->init(e->pages_->max_pages())) return fail("cannot allocate the replacement policy's metadata");
     e->handler_ = std::make_unique<FaultHandler>(e->fd_, e->caps_, e->cfg_, *e->pages_, *e->pool_, *e->stats_);
@@ -117,69 +127,37 @@ Engine::~Engine() {
     // pages_ unmaps both spans as it goes.
 }
 
-// ---- regions ------------------------------------------------------------------------------------
-
-void* Engine::map_region_in_tier(size_t bytes, int tier, std::string* error) {
-    InternalScope internal;
-    std::lock_guard lock(control_);
-    if (tier < 0 || tier >= tier_count_) {
-        if (error) *error = "no tier number " + std::to_string(tier);
-        return nullptr;
-    }
-    const size_t ps = cfg_.page_size;
-    bytes = (bytes + ps - 1) / ps * ps;
-    Region* r = pages_->carve(bytes, tier);
-    if (!r) {
-        if (error) *error = "emulated address space exhausted (or too many regions)";
-        return nullptr;
-    }
-    void* app = reinterpret_cast<void*>(r->base.load(std::memory_order_relaxed));
-    if (cfg_.tiers()[tier].local) return app;  // plain memory: never faults
-    if (!emulating()) return app;                  // disable: plain memory
-    flush_notes();
-    void* back = reinterpret_cast<void*>(pages_->backing_of(r->base.load(std::memory_order_relaxed)));
-    uint64_t ioctls = 0;
-    int rc = uffd::register_range(fd_, app, bytes, caps_.write_protect, &ioctls);
-    if (rc == -EINVAL && caps_.write_protect) rc = uffd::register_range(fd_, app, bytes, false, &ioctls);
-    if (rc == 0) rc = uffd::register_range(fd_, back, bytes, false, nullptr);
-    if (rc != 0) {
-        uffd::unregister_range(fd_, app, bytes);
-        pages_->retire(r);
-        if (error) *error = std::string("cannot register emulated memory with userfaultfd: ") + strerror(-rc);
-        return nullptr;
-    }
-    return app;
-}
-
 int Engine::tier_of(const void* p) const {
     const auto addr = reinterpret_cast<uintptr_t>(p);
     return pages_ && pages_->contains(addr) ? pages_->tier_of_address(addr) : -1;
 }
 
-Region* Engine::find_region(void* base) {
-    const auto addr = reinterpret_cast<uintptr_t>(base);
-    for (int i = 0; i < PageTable::kMaxRegions; ++i) {
-        Region& r = pages_->regions()[i];
-        if (r.base.load(std::memory_order_acquire) == addr) return &r;
+// The backing span whole; the application span tier by tier, except local tiers and the pieces
+// that are the program's own mappings (kPlain), which are not anonymous memory of ours.
+int Engine::register_span() {
+    auto register_app = [&](uintptr_t lo, uintptr_t hi) {
+        int rc = uffd::register_range(fd_, reinterpret_cast<void*>(lo), hi - lo, register_wp_, nullptr);
+        if (rc == -EINVAL && register_wp_) {  // no write protection here: the copy fallback keeps pages local
+            register_wp_ = false;
+            rc = uffd::register_range(fd_, reinterpret_cast<void*>(lo), hi - lo, false, nullptr);
+        }
+        return rc;
+    };
+    int rc = uffd::register_range(fd_, reinterpret_cast<void*>(pages_->backing_base()), pages_->span_bytes(), false,
+                                  nullptr);
+    for (int t = 0; t < tier_count_ && rc == 0; ++t) {
+        if (tier_local_[t]) continue;
+        const uintptr_t lo = pages_->tier_base(t), hi = lo + pages_->tier_span_bytes();
+        uintptr_t run = lo;
+        for (const Piece& pc : space_.pieces(lo, hi)) {
+            if (pc.kind != PieceKind::kPlain) continue;
+            if (run < pc.start) rc = register_app(run, pc.start);
+            run = pc.end;
+            if (rc != 0) break;
+        }
+        if (rc == 0 && run < hi) rc = register_app(run, hi);
     }
-    return nullptr;
-}
-
-void Engine::release_region(Region* r) {
-    const uintptr_t app = r->base.load(std::memory_order_relaxed);
-    if (emulating()) {
-        handler_->forget_region(*r);
-        uffd::unregister_range(fd_, reinterpret_cast<void*>(app), r->bytes);
-        uffd::unregister_range(fd_, reinterpret_cast<void*>(pages_->backing_of(app)), r->bytes);
-    }
-    pages_->retire(r);
-}
-
-void Engine::unmap_region(void* base) {
-    InternalScope internal;
-    std::lock_guard lock(control_);
-    if (forked_child_) return;
-    if (Region* r = find_region(base)) release_region(r);
+    return rc;
 }
 
 // ---- calibration ----------------------------------------------------------------------------------
@@ -337,8 +315,8 @@ void Engine::go_plain_in_child() {
     fd_ = -1;
 }
 
-// A userfaultfd of the child's own at the same descriptor number, every live region (both
-// spans) registered with it, counters from zero, and a handler thread that first evicts the
+// A userfaultfd of the child's own at the same descriptor number, the spans registered with it
+// (register_span), counters from zero, and a handler thread that first evicts the
 // pool back down to capacity (in the background: a child that calls exec at once pays little).
 bool Engine::emulate_in_child(std::string* why) {
     const char* open_why = nullptr;
@@ -354,18 +332,9 @@ bool Engine::emulate_in_child(std::string* why) {
         return false;
     }
     caps_.move = caps_.move && caps.move;
-    for (int i = 0; i < PageTable::kMaxRegions; ++i) {
-        Region& r = pages_->regions()[i];
-        const uintptr_t app = r.base.load(std::memory_order_acquire);
-        if (app == 0 || cfg_.tiers()[pages_->tier_of(r.first)].local) continue;  // a local tier is never registered
-        int rc = uffd::register_range(fd_, reinterpret_cast<void*>(app), r.bytes, caps_.write_protect, nullptr);
-        if (rc == -EINVAL && caps_.write_protect)
-            rc = uffd::register_range(fd_, reinterpret_cast<void*>(app), r.bytes, false, nullptr);
-        if (rc == 0) rc = uffd::register_range(fd_, reinterpret_cast<void*>(pages_->backing_of(app)), r.bytes, false, nullptr);
-        if (rc != 0) {
-            *why = std::string("cannot register emulated memory with userfaultfd: ") + strerror(-rc);
-            return false;  // go_plain_in_child() closes the descriptor: every registration goes
-        }
+    if (const int rc = register_span(); rc != 0) {
+        *why = std::string("cannot register emulated memory with userfaultfd: ") + strerror(-rc);
+        return false;  // go_plain_in_child() closes the descriptor: every registration goes
     }
     stats_->reset_counters();
     if (!handler_->start_in_child(why)) return false;

@@ -3,11 +3,15 @@
 // examples, the benchmarks and the unit tests all drive the engine through this class.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <sys/types.h>
 
+#include "address_space.h"
 #include "config.h"
 #include "stats.h"
 #include "uffd.h"
@@ -17,7 +21,6 @@ namespace dime {
 class FaultHandler;
 class LocalPool;
 class PageTable;
-struct Region;
 
 class Engine {
 public:
@@ -28,18 +31,53 @@ public:
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    // Reserves `bytes` (rounded up to the page size) of emulated address space and registers
-    // it: every page starts remote-untouched. Returns nullptr and sets *error on failure.
-    // Not for the fault path (it maps memory and may allocate).
+    // Hands out `bytes` (rounded up to the page size) of emulated address space: every page
+    // starts untouched. Returns nullptr and sets *error on failure. Not for the fault path (it
+    // changes mappings and allocates). Unlike memory from map_memory(), a part of a region the
+    // program munmaps stays reserved (inaccessible) until unmap_region() gives the whole back.
     void* map_region(size_t bytes, std::string* error = nullptr) { return map_region_in_tier(bytes, 0, error); }
     // The same in tier `tier` (an index into config().tiers()). A local tier's region is plain
-    // memory: carved from the span like the others (so tier_of() knows it) but never registered.
+    // memory: handed out from the span like the others (so tier_of() knows it) but never registered.
     void* map_region_in_tier(size_t bytes, int tier, std::string* error = nullptr);
     // The tier index of emulated memory at p, or -1 if p is not in any tier's span.
     int tier_of(const void* p) const;
     int tier_count() const { return tier_count_; }
-    // Unregisters and unmaps a region returned by map_region, dropping its pages from the pool.
+    // Gives a region returned by map_region back: its pages leave the pool and the backing
+    // store, the range becomes inaccessible and is reused by later mappings.
     void unmap_region(void* base);
+
+    // ---- the mmap family over emulated memory (engine_memory.cpp; the preload's mmap hooks) ----
+    // What the engine did with a call it was offered. handled == false: not emulated memory, the
+    // caller makes the real system call. Otherwise `value` is the call's result (an address, or
+    // 0 for the int-returning calls; MAP_FAILED / -1 on failure) and `err` the errno value.
+    struct MemCall {
+        bool handled = false;
+        uintptr_t value = 0;
+        int err = 0;
+    };
+    // Whether an mmap without MAP_FIXED with these arguments is emulated (emulate_mmap,
+    // mmap_min_bytes, and only private anonymous read-write memory of the ordinary kind).
+    bool emulates_mmap(size_t len, int prot, int flags) const;
+    // Whether [addr, addr + len) touches the emulated span. Lock-free, cheap.
+    bool touches_span(const void* addr, size_t len) const;
+    // The system calls, with the kernel's semantics for the program (see docs/architecture.md,
+    // "The mmap family"). Calls outside the span, and every call in a forked child, are not handled.
+    MemCall map_memory(void* addr, size_t len, int prot, int flags, int fd, off_t off);
+    MemCall unmap_memory(void* addr, size_t len);
+    MemCall remap_memory(void* old_addr, size_t old_len, size_t new_len, int flags, void* new_addr);
+    MemCall advise_memory(void* addr, size_t len, int advice);
+    MemCall protect_memory(void* addr, size_t len, int prot);
+
+    // How the span is used, and what the mmap family did (for tests and the report).
+    struct SpanUsage {
+        size_t used_bytes = 0;    // not free: emulated, heap, dead or plain
+        size_t ranges = 0;        // entries in the span's partition (free ones included)
+        size_t free_ranges = 0;
+        uint64_t touched_pages = 0;  // per tier, pages up to the highest ever faulted, summed
+        uint64_t maps = 0, unmaps = 0, remaps = 0, discards = 0, detaches = 0, plain_fallbacks = 0;
+        uint64_t reservation_failures = 0;  // ranges given back that the kernel would not make PROT_NONE
+    };
+    SpanUsage span_usage() const;
 
     const Config& config() const { return cfg_; }
     const uffd::Capabilities& capabilities() const { return caps_; }
@@ -74,10 +112,24 @@ public:
 private:
     Engine();
     void calibrate();
-    Region* find_region(void* base);
-    void release_region(Region* r);
     bool emulate_in_child(std::string* why);
     void go_plain_in_child();
+    // Registers the span with fd_: the backing span whole, the application span per tier except
+    // local tiers and the pieces that are the program's own (kPlain). 0 or a negative errno.
+    int register_span();
+    // engine_memory.cpp; all under control_.
+    uintptr_t carve(size_t bytes, uintptr_t hint, PieceKind kind, int tier = 0);
+    bool in_local_tier(uintptr_t addr) const;
+    bool carve_at(uintptr_t start, size_t bytes, PieceKind kind);
+    bool emulates_kind(int prot, int flags) const;  // emulates_mmap without the size threshold
+    bool make_accessible(uintptr_t start, uintptr_t end);
+    void drop_range(uintptr_t start, uintptr_t end, bool keep_heap_dead);
+    int discard_range(uintptr_t start, size_t len, bool inaccessible);
+    bool restore_reservation(uintptr_t start, uintptr_t end);
+    int detach_range(uintptr_t start, uintptr_t end);
+    uintptr_t move_out_of_span(uintptr_t old, size_t old_len, size_t new_len, int flags, uintptr_t new_addr,
+                               int* err);
+    MemCall map_fixed(uintptr_t start, size_t len, int prot, int flags, int fd, off_t off);
 
     Config cfg_;
     uffd::Capabilities caps_;
@@ -86,7 +138,16 @@ private:
     bool forked_child_ = false;  // this copy of the engine lives on in a plain child: inert
     bool descendant_ = false;    // see descendant()
     long pid_ = 0;               // the process this engine serves (a vfork child shares it, and must not report)
-    std::mutex control_;         // serialises map/unmap/fork against each other, never the fault path
+    bool register_wp_ = false;   // the application span is registered for write-protect faults too
+    bool tier_local_[kMaxTiers] = {};  // a local tier: its sub-span is plain memory, never registered
+    mutable std::mutex control_;  // serialises map/unmap/fork against each other, never the fault path
+    // Under control_: the span's partition, and the regions map_region handed out (base -> bytes).
+    AddressSpace space_;
+    std::map<uintptr_t, size_t> regions_;
+    struct MemCounters {
+        std::atomic<uint64_t> maps{0}, unmaps{0}, remaps{0}, discards{0}, detaches{0}, plain_fallbacks{0};
+        std::atomic<uint64_t> reservation_failures{0};
+    } mem_;
     std::unique_ptr<Stats> stats_;
     std::unique_ptr<PageTable> pages_;
     std::unique_ptr<LocalPool> pool_;

@@ -161,11 +161,6 @@ void FaultHandler::abandon_in_child() {
     wake_fd_ = -1;
 }
 
-void FaultHandler::forget_region(const Region& r) {
-    request_region_ = &r;
-    if (running_) request(Request::kForgetRegion);
-}
-
 void FaultHandler::reset_stats() {
     if (running_) request(Request::kResetStats);
 }
@@ -176,27 +171,6 @@ void FaultHandler::serve_request() {
     uint64_t drained;
     [[maybe_unused]] ssize_t n = read(wake_fd_, &drained, sizeof drained);
     switch (r) {
-    case Request::kForgetRegion: {
-        const Region& region = *request_region_;
-        const PageId end = region.first + region.count;
-        // Threads still blocked on this region are woken first; they would otherwise hang.
-        for (size_t i = 0; i < heap_size_;) {
-            if (heap_[i].page - region.first < region.count) {
-                const InFlight f = heap_[i];
-                heap_[i] = heap_[--heap_size_];
-                pages_.state(f.page) &= ~kInFlight;
-                pool_.cancel_reservation();
-                uffd::wake(fd_, pages_.app_address(f.page), cfg_.page_size);
-            } else {
-                ++i;
-            }
-        }
-        std::make_heap(heap_, heap_ + heap_size_, [](const InFlight& a, const InFlight& b) { return a.due > b.due; });
-        const PageId scan_end = std::min(end, pages_.touched_end());
-        for (PageId p = region.first; p < scan_end; ++p)
-            if ((pages_.state(p) & kStateMask) == kLocal) pool_.forget(p);
-        break;
-    }
     case Request::kResetStats: {
         const uint64_t resident = stats_.resident_pages.load(std::memory_order_relaxed);
         for (auto* c : {&stats_.first_touch_faults, &stats_.refetch_faults, &stats_.duplicate_faults,
@@ -216,6 +190,11 @@ void FaultHandler::serve_request() {
         evictions_paused_ = false;
         evict_to_capacity();
         break;
+    case Request::kDiscardPages:
+    case Request::kMovePages:
+    case Request::kDetachPages:
+        serve_range_request(r);
+        break;
     case Request::kStop:
     case Request::kNone:
         break;
@@ -227,11 +206,8 @@ void FaultHandler::serve_request() {
 // Every remote page goes back to its place in the application's span, in runs of consecutive
 // pages (one UFFDIO_MOVE each), and joins the pool, which may exceed capacity until fork_done().
 void FaultHandler::bring_back_everything() {
-    for (int i = 0; i < PageTable::kMaxRegions; ++i) {
-        const Region& r = pages_.regions()[i];
-        if (r.base.load(std::memory_order_acquire) == 0) continue;
-        bring_back_range(r.first, std::min<PageId>(r.first + r.count, pages_.touched_end()));
-    }
+    // Each tier's sub-span up to its highest page ever touched: the span between is never used.
+    for (int t = 0; t < pages_.tiers(); ++t) bring_back_range(pages_.tier_first_page(t), pages_.touched_end(t));
 }
 
 void FaultHandler::bring_back_range(PageId begin, PageId end) {

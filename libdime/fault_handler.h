@@ -60,8 +60,23 @@ public:
     // In a fork child that runs on plain memory: closes the child's copy of the eventfd. The
     // thread does not exist here; the object is never destroyed.
     void abandon_in_child();
-    void forget_region(const Region& r);  // resolve its in-flight faults, drop its pages from the pool
     void reset_stats();
+
+    // Requests on page ranges [first, first + count), for the mmap family (fault_handler_ranges.cpp).
+    // Drops the pages: in-flight faults on them are woken (they retry), local pages leave the pool
+    // and are unmapped, remote copies are discarded; every page reads as never used (zero) again.
+    // With `inaccessible`, the handler first makes the range PROT_NONE itself, so that no
+    // eviction can meet a page there in between (UFFDIO_MOVE refuses mismatched protections).
+    // 0, or the negative errno of that mprotect (the pages are discarded all the same).
+    int discard_pages(PageId first, PageId count, bool inaccessible = false);
+    // Moves the pages' contents, wherever they are (local or remote), to [dst, dst + count), whose
+    // pages must be untouched; the source pages end up untouched. In-flight faults on the source
+    // are resolved first.
+    void move_pages(PageId first, PageId count, PageId dst);
+    // Brings the pages back (in-flight faults resolved, remote pages fetched), drops them from
+    // the pool without unmapping them, marks them untouched and unregisters the range from the
+    // userfaultfd: the memory becomes plain and keeps its contents. 0 or a negative errno.
+    int detach_pages(PageId first, PageId count);
 
 private:
     struct InFlight {
@@ -72,7 +87,16 @@ private:
         FetchKind kind;
         bool write;
     };
-    enum class Request : uint32_t { kNone, kPrepareFork, kForkDone, kForgetRegion, kResetStats, kStop };
+    enum class Request : uint32_t {
+        kNone, kPrepareFork, kForkDone, kResetStats, kStop,
+        kDiscardPages, kMovePages, kDetachPages,  // fault_handler_ranges.cpp
+    };
+    // The arguments and result of a page-range request.
+    struct RangeRequest {
+        PageId first = 0, count = 0, dst = 0;
+        bool inaccessible = false;
+        int result = 0;
+    };
 
     bool launch_thread(std::string* error);
     static void* thread_main(void* self);
@@ -96,6 +120,9 @@ private:
     void bring_back_everything();
     void bring_back_range(PageId begin, PageId end);
     void serve_request();
+    void serve_range_request(Request r);  // fault_handler_ranges.cpp
+    void take_in_flight(PageId first, PageId count, bool resolve_them);
+    int move_one(PageId from, PageId to, bool remote);
     uint64_t own_cost(FetchKind kind) const {
         return (kind == FetchKind::kFirstTouch ? overhead_first_ : overhead_refetch_).load(std::memory_order_relaxed);
     }
@@ -136,7 +163,7 @@ private:
     std::atomic<uint32_t> request_seq_{0}, done_seq_{0};
     pthread_mutex_t request_lock_ = PTHREAD_MUTEX_INITIALIZER;  // one request at a time
     bool evictions_paused_ = false;  // between prepare_fork() and fork_done()
-    const Region* request_region_ = nullptr;
+    RangeRequest range_;  // written by the requester before request(), read by the handler
     uint64_t idle_since_ = 0;
 };
 

@@ -27,6 +27,15 @@ std::string totals_json(const Totals& t) {
         t.fault_ns_max);
 }
 
+std::string memory_json(const Engine::SpanUsage& u) {
+    return fmt::format(
+        "{{\"mmaps\": {}, \"munmaps\": {}, \"mremaps\": {}, \"discards\": {}, \"detaches\": {}, "
+        "\"plain_fallbacks\": {}, \"reservation_failures\": {}, \"used_bytes\": {}, \"ranges\": {}, "
+        "\"touched_pages\": {}}}",
+        u.maps, u.unmaps, u.remaps, u.discards, u.detaches, u.plain_fallbacks, u.reservation_failures, u.used_bytes,
+        u.ranges, u.touched_pages);
+}
+
 std::string human_ns(uint64_t ns) {
     if (ns >= 10000000000ull) return fmt::format("{:.1f} s", ns / 1e9);
     if (ns >= 10000000) return fmt::format("{:.1f} ms", ns / 1e6);
@@ -44,10 +53,11 @@ std::string Engine::report_json() const {
         "{{\n  \"version\": {},\n  \"config\": {},\n  \"totals\": {},\n  \"engine\": {{\"backend\": \"{}\", "
         "\"pid\": {}, \"descendant\": {}, "
         "\"policy\": \"{}\", \"local_npages\": {}, \"uffd_move\": {}, \"write_protect\": {}, "
-        "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}}\n}}\n",
+        "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}},\n  "
+        "\"memory\": {}\n}}\n",
         kReportVersion, to_json(cfg_), totals_json(t), emulating() ? "userfaultfd" : "none", pid_, descendant_,
         cfg_.policy, cfg_.pool_pages(), caps_.move,
-        caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns());
+        caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns(), memory_json(span_usage()));
 }
 
 void Engine::write_reports() const {

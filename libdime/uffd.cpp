@@ -137,6 +137,17 @@ int move(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake, int64_t* m
     return rc;
 }
 
+int move_range(int fd, uintptr_t dst, uintptr_t src, size_t len, size_t* done) {
+    uffdio_move m{};
+    m.dst = dst;
+    m.src = src;
+    m.len = len;
+    m.mode = UFFDIO_MOVE_MODE_DONTWAKE | UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES;
+    const int rc = ioctl(fd, UFFDIO_MOVE, &m) == 0 ? 0 : neg_errno();
+    *done = rc == 0 ? len : (m.move > 0 ? static_cast<size_t>(m.move) : 0);
+    return rc;
+}
+
 int write_protect(int fd, uintptr_t addr, size_t len, bool protect, bool wake_on_clear) {
     uffdio_writeprotect wp{};
     wp.range.start = addr;

@@ -55,6 +55,10 @@ int zeropage(int fd, uintptr_t dst, size_t len, bool wake = true);
 // Moves the pages at `src` to `dst` without copying. -EBUSY: the page is shared (after fork).
 // `moved` (if given) receives the bytes moved, also when the call failed part-way.
 int move(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake = true, int64_t* moved = nullptr);
+// Moves the pages of [src, src+len) to dst, skipping pages absent at the source
+// (UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES), without waking anyone. Both ranges must each lie in one VMA.
+// 0 when all of it was done; else a negative errno, with *done set to the bytes done before it.
+int move_range(int fd, uintptr_t dst, uintptr_t src, size_t len, size_t* done);
 // Sets or clears write protection on a registered WP range. Clearing wakes the threads
 // blocked on it unless `wake_on_clear` is false; setting never wakes (the kernel refuses
 // UFFDIO_WRITEPROTECT_MODE_DONTWAKE together with MODE_WP, with EINVAL).

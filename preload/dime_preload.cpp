@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "preload.h"
 #include "thread_role.h"
 
 // glibc's own allocator under its exported internal names (interposing malloc does not hide them).
@@ -146,6 +147,7 @@ __attribute__((constructor(101))) void dime_preload_start() {
     g_engine = engine.release();
     std::atexit(&write_reports_once);
     g_heap.store(heap.release(), std::memory_order_release);
+    dime::preload::enable_mmap_hooks(g_engine);
 }
 
 }  // namespace
