@@ -1,12 +1,17 @@
 // dime_preload.cpp — libdime.so's interposition layer: the malloc family, each hook forwarding to
-// the emulated heap or to glibc, and the start-up / exit glue. Hooks run on every thread of the
-// host program; the constructor runs on the main thread before main().
+// the emulated heap of a tier or to glibc, the dime_preload_* entry points behind include/dime.h,
+// and the start-up / exit glue. Hooks run on every thread of the host program; the constructor
+// runs on the main thread before main().
 //
 // Routing (the whole policy of this file):
 // - allocations go to glibc while the engine is not up, on DiME's own threads (t_internal), inside
 //   DiME entry points (InternalScope), on a thread that has begun to exit, and for alignments the
-//   arena cannot serve; everything else goes to the emulated heap;
-// - free, realloc and malloc_usable_size dispatch by address: a glibc pointer stays glibc's.
+//   arena cannot serve; everything else goes to the emulated heap of the tier the placement rules
+//   choose (one heap per tier; with no rules, the default tier's, without looking further);
+// - free, realloc and malloc_usable_size dispatch by address: a glibc pointer stays glibc's, an
+//   emulated one goes to the heap of the tier whose range holds it;
+// - realloc keeps a block in its tier unless a placement rule matches the new size and call site
+//   and names another tier: then the block moves (new block there, copy, free the old one).
 #include <dlfcn.h>
 #include <sys/auxv.h>
 #include <unistd.h>
@@ -25,6 +30,7 @@
 #include "engine.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "placement.h"
 #include "thread_role.h"
 
 // glibc's own allocator under its exported internal names (interposing malloc does not hide them).
@@ -42,21 +48,39 @@ void* __libc_pvalloc(size_t n);
 
 namespace {
 
-std::atomic<dime::EmulatedHeap*> g_heap{nullptr};  // set once by the constructor, never cleared
+// The default tier's heap; set once by the constructor after everything below, never cleared.
+std::atomic<dime::EmulatedHeap*> g_heap{nullptr};
+dime::EmulatedHeap* g_heaps[dime::kMaxTiers] = {};  // by tier index; written before g_heap
+int g_tier_count = 0;
+dime::Placement* g_placement = nullptr;  // never destroyed, like the engine
+bool g_has_rules = false;                // any placement rule: ask g_placement
 dime::Engine* g_engine = nullptr;  // never destroyed: threads may still fault after exit() starts
 std::atomic<size_t (*)(void*)> g_libc_usable_size{nullptr};
 
-// The heap for an allocation on this thread now, or nullptr for glibc.
-inline dime::EmulatedHeap* heap_for_allocation() {
+inline bool thread_may_allocate() { return !dime::t_internal && dime::EmulatedHeap::thread_can_allocate(); }
+
+// The heap for an allocation of `n` bytes on this thread now, returning to `caller`, or nullptr
+// for glibc.
+inline dime::EmulatedHeap* heap_for_allocation(size_t n, const void* caller) {
     dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
-    if (h == nullptr || dime::t_internal || !dime::EmulatedHeap::thread_can_allocate()) return nullptr;
-    return h;
+    if (h == nullptr || !thread_may_allocate()) return nullptr;
+    if (__builtin_expect(!g_has_rules, 1)) return h;
+    return g_heaps[g_placement->choose(n, caller)];
 }
 
 // The heap that owns `p`, or nullptr when glibc does.
 inline dime::EmulatedHeap* heap_owning(const void* p) {
     dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
-    return h != nullptr && h->owns(p) ? h : nullptr;
+    if (h == nullptr) return nullptr;
+    if (h->owns(p)) return h;
+    for (int i = 0; i < g_tier_count; ++i)
+        if (g_heaps[i]->owns(p)) return g_heaps[i];
+    return nullptr;
+}
+
+inline size_t total_size(size_t count, size_t n) {
+    size_t total;
+    return __builtin_mul_overflow(count, n, &total) ? SIZE_MAX : total;
 }
 
 inline bool valid_posix_alignment(size_t a) { return a != 0 && (a & (a - 1)) == 0 && a % sizeof(void*) == 0; }
@@ -76,21 +100,34 @@ size_t libc_usable_size(void* p) {
     return fn(p);
 }
 
-void* realloc_impl(void* p, size_t n) {
+// Moves block `p` of heap `from` to a new block of `n` bytes from `alloc`, copying what fits.
+template <class Alloc>
+void* move_block(dime::EmulatedHeap* from, void* p, size_t n, Alloc alloc) {
+    void* q = alloc(n);
+    if (q == nullptr) return nullptr;  // errno is ENOMEM; p is untouched, as realloc promises
+    size_t keep = from->usable_size(p);
+    std::memcpy(q, p, keep < n ? keep : n);
+    from->free(p);
+    return q;
+}
+
+void* realloc_impl(void* p, size_t n, const void* caller) {
     if (p == nullptr) {
-        if (dime::EmulatedHeap* h = heap_for_allocation()) return h->malloc(n);
+        if (dime::EmulatedHeap* h = heap_for_allocation(n, caller)) return h->malloc(n);
         return __libc_malloc(n);
     }
     dime::EmulatedHeap* owner = heap_owning(p);
     if (owner == nullptr) return __libc_realloc(p, n);
-    if (heap_for_allocation() != nullptr || n == 0) return owner->realloc(p, n);
+    if (n == 0) return owner->realloc(p, n);
+    if (thread_may_allocate()) {
+        // Stay in the block's tier unless a rule for the new size and this call site says otherwise.
+        const int tier = g_has_rules ? g_placement->rule_tier(n, caller) : -1;
+        if (tier < 0 || g_heaps[tier] == owner) return owner->realloc(p, n);
+        dime::EmulatedHeap* to = g_heaps[tier];
+        return move_block(owner, p, n, [to](size_t size) { return to->malloc(size); });
+    }
     // An emulated block grown by a thread that may no longer allocate there: move it to glibc.
-    void* q = __libc_malloc(n);
-    if (q == nullptr) return nullptr;
-    size_t keep = owner->usable_size(p);
-    std::memcpy(q, p, keep < n ? keep : n);
-    owner->free(p);
-    return q;
+    return move_block(owner, p, n, [](size_t size) { return __libc_malloc(size); });
 }
 
 // Once per process: a fork child inherits this flag from its parent, so it holds the pid that
@@ -129,29 +166,50 @@ __attribute__((constructor(101))) void dime_preload_start() {
 
     std::string error;
     std::unique_ptr<dime::Engine> engine;
-    std::unique_ptr<dime::EmulatedHeap> heap;
+    std::unique_ptr<dime::EmulatedHeap> heaps[dime::kMaxTiers];
+    std::unique_ptr<dime::Placement> placement;
+    bool ok = false;
     try {
         engine = dime::Engine::start(cfg, &error);
-        if (engine) heap = dime::EmulatedHeap::create(*engine, cfg.heap_bytes, &error);
+        if (engine) {
+            ok = true;
+            // One heap per tier, each in its tier's part of the span (a local tier's is plain memory).
+            for (int t = 0; ok && t < engine->tier_count(); ++t) {
+                heaps[t] = dime::EmulatedHeap::create(*engine, cfg.heap_bytes, &error, t);
+                if (!heaps[t]) {
+                    error = "tier " + cfg.tiers()[t].name + ": " + error;
+                    ok = false;
+                }
+            }
+            if (ok) placement = std::make_unique<dime::Placement>(cfg);
+        }
     } catch (const std::exception& e) {  // e.g. the handler thread could not be created
         error = e.what();
+        ok = false;
     }
-    if (!engine || !heap) exit_start_failure(error.empty() ? "cannot start the emulation" : error);
+    if (!ok) exit_start_failure(error.empty() ? "cannot start the emulation" : error);
     engine->set_descendant(descendant);
-    dime::logf(dime::LogLevel::kInfo, "pid {}: {}; pool {} pages, heap {} MiB at {}", getpid(),
-               engine->emulating() ? "emulating" : "emulation off (disable), plain memory",
-               cfg.pool_pages(), heap->size() >> 20, heap->base());
+    dime::logf(dime::LogLevel::kInfo, "pid {}: {}; pool {} pages, {} tier(s), heap {} MiB each, default tier {} at {}",
+               getpid(), engine->emulating() ? "emulating" : "emulation off (disable), plain memory",
+               cfg.pool_pages(), engine->tier_count(), heaps[0]->size() >> 20, cfg.default_tier,
+               heaps[cfg.tier_index(cfg.default_tier)]->base());
 
     libc_usable_size(nullptr);  // resolve now, while no hook depends on it
     g_engine = engine.release();
+    g_tier_count = g_engine->tier_count();
+    for (int t = 0; t < g_tier_count; ++t) g_heaps[t] = heaps[t].release();
+    g_placement = placement.release();
+    g_has_rules = !cfg.placement.empty();
     std::atexit(&write_reports_once);
-    g_heap.store(heap.release(), std::memory_order_release);
+    g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
 }
 
 }  // namespace
 
+#define DIME_CALLER __builtin_return_address(0)
+
 DIME_HOOK void* malloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation()) return h->malloc(n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return h->malloc(n);
     return __libc_malloc(n);
 }
 
@@ -163,11 +221,11 @@ DIME_HOOK void free(void* p) {
 }
 
 DIME_HOOK void* calloc(size_t count, size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation()) return h->calloc(count, n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(total_size(count, n), DIME_CALLER)) return h->calloc(count, n);
     return __libc_calloc(count, n);
 }
 
-DIME_HOOK void* realloc(void* p, size_t n) { return realloc_impl(p, n); }
+DIME_HOOK void* realloc(void* p, size_t n) { return realloc_impl(p, n, DIME_CALLER); }
 
 DIME_HOOK void* reallocarray(void* p, size_t count, size_t n) {
     size_t total;
@@ -175,11 +233,11 @@ DIME_HOOK void* reallocarray(void* p, size_t count, size_t n) {
         errno = ENOMEM;
         return nullptr;
     }
-    return realloc_impl(p, total);
+    return realloc_impl(p, total, DIME_CALLER);
 }
 
 DIME_HOOK int posix_memalign(void** out, size_t alignment, size_t n) {
-    dime::EmulatedHeap* h = heap_for_allocation();
+    dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER);
     if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) return h->posix_memalign(out, alignment, n);
     if (!valid_posix_alignment(alignment)) return EINVAL;
     void* p = __libc_memalign(alignment, n);
@@ -189,24 +247,24 @@ DIME_HOOK int posix_memalign(void** out, size_t alignment, size_t n) {
 }
 
 DIME_HOOK void* aligned_alloc(size_t alignment, size_t n) {
-    dime::EmulatedHeap* h = heap_for_allocation();
+    dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER);
     if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) return h->aligned_alloc(alignment, n);
     return __libc_memalign(alignment, n);  // glibc 2.36's aligned_alloc is memalign
 }
 
 DIME_HOOK void* memalign(size_t alignment, size_t n) {
-    dime::EmulatedHeap* h = heap_for_allocation();
+    dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER);
     if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) return h->memalign(alignment, n);
     return __libc_memalign(alignment, n);
 }
 
 DIME_HOOK void* valloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation()) return h->valloc(n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return h->valloc(n);
     return __libc_valloc(n);
 }
 
 DIME_HOOK void* pvalloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation()) return h->pvalloc(n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return h->pvalloc(n);
     return __libc_pvalloc(n);
 }
 
@@ -215,3 +273,56 @@ DIME_HOOK size_t malloc_usable_size(void* p) {
     if (dime::EmulatedHeap* h = heap_owning(p)) return h->usable_size(p);
     return libc_usable_size(p);
 }
+
+// ---- include/dime.h, behind libdime_api's dime_* functions (found with dlsym) ------------------
+// `caller` is the return address of the program's call to dime_*, for placement rules.
+
+namespace {
+
+// Explicit placement: the heap of tier `tier` (nullptr = as the placement rules say), or nullptr
+// for glibc (emulation off, or this thread may not allocate). *unknown is set for a bad name.
+dime::EmulatedHeap* heap_for_tier(const char* tier, size_t n, const void* caller, bool* unknown) {
+    *unknown = false;
+    if (g_heap.load(std::memory_order_acquire) == nullptr) return nullptr;
+    int t = -1;
+    if (tier != nullptr) {
+        t = g_placement->tier_named(tier);
+        if (t < 0) {
+            *unknown = true;
+            return nullptr;
+        }
+    }
+    if (!thread_may_allocate()) return nullptr;
+    return t >= 0 ? g_heaps[t] : g_heaps[g_placement->choose(n, caller)];
+}
+
+}  // namespace
+
+DIME_HOOK void* dime_preload_malloc(size_t n, const char* tier, const void* caller) {
+    bool unknown = false;
+    dime::EmulatedHeap* h = heap_for_tier(tier, n, caller, &unknown);
+    if (unknown) {
+        errno = EINVAL;
+        return nullptr;
+    }
+    return h ? h->malloc(n) : __libc_malloc(n);
+}
+
+DIME_HOOK void* dime_preload_calloc(size_t count, size_t n, const char* tier, const void* caller) {
+    bool unknown = false;
+    dime::EmulatedHeap* h = heap_for_tier(tier, total_size(count, n), caller, &unknown);
+    if (unknown) {
+        errno = EINVAL;
+        return nullptr;
+    }
+    return h ? h->calloc(count, n) : __libc_calloc(count, n);
+}
+
+DIME_HOOK void dime_preload_free(void* p) { free(p); }
+
+DIME_HOOK const char* dime_preload_tier_of(const void* p) {
+    if (p == nullptr || g_heap.load(std::memory_order_acquire) == nullptr) return nullptr;
+    return g_placement->tier_name(g_engine->tier_of(p));  // nullptr for -1 (not in any tier)
+}
+
+DIME_HOOK int dime_preload_active(void) { return g_heap.load(std::memory_order_acquire) != nullptr; }
