@@ -476,6 +476,7 @@ ConfigResult apply_tiers(Config& cfg, const YAML::Node& node, const std::string&
         tier.name = name;
         tier.local = name == "local";
         Config values;  // a tier's unset keys take the top-level defaults
+        Seen tier_seen;
         for (const auto& kv : body.IsMap() ? body : YAML::Node(YAML::NodeType::Map)) {
             const std::string kwhere = at(origin, kv.first.Mark());
             if (!kv.first.IsScalar())
@@ -494,6 +495,9 @@ ConfigResult apply_tiers(Config& cfg, const YAML::Node& node, const std::string&
                                            kwhere, key));
             const Option* o = find_option(key);
             const std::string label = fmt::format("tiers: {}: {}", name, key);
+            for (const auto& [k, first] : tier_seen)
+                if (k == key) return failure(fmt::format("{}: {}: given twice (first at {})", kwhere, label, first));
+            tier_seen.emplace_back(key, kwhere);
             for (const auto& [k, first] : seen)
                 if (name == "remote" && k == key)
                     return failure(fmt::format("{}: {}: given twice (first at {})", kwhere, key, first));
