@@ -112,7 +112,10 @@ uint64_t Placement::site_matches(uintptr_t ret) noexcept {
     uint64_t matches = 0;
     bool runtime = false;
     lookup(ret, &matches, &runtime);
-    if (!runtime) return matches;
+    if (!runtime) {
+        detail::t_site_memo = {this, ret, matches};
+        return matches;
+    }
 
     // The allocator was called from a wrapper (operator new, strdup, ...): find the program's own
     // frame further out. The walk starts inside DiME; the frames past `ret` are the wrapper's callers.

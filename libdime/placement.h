@@ -27,6 +27,18 @@
 
 namespace dime {
 
+class Placement;
+
+namespace detail {
+// The last call site this thread looked up: a loop allocating from one site skips the cache.
+struct SiteMemo {
+    const Placement* owner;
+    uintptr_t ret;
+    uint64_t matches;
+};
+inline thread_local SiteMemo t_site_memo __attribute__((tls_model("initial-exec"))) = {nullptr, 0, 0};
+}  // namespace detail
+
 class Placement {
 public:
     // `cfg` must have passed validate() (every rule names a known tier).
@@ -50,7 +62,9 @@ public:
             if (n < r.min_bytes || n > r.max_bytes) continue;
             if (!r.needs_site) return r.tier;
             if (!have_sites) {
-                sites = site_matches(reinterpret_cast<uintptr_t>(ret));
+                const detail::SiteMemo& m = detail::t_site_memo;
+                const auto addr = reinterpret_cast<uintptr_t>(ret);
+                sites = m.ret == addr && m.owner == this ? m.matches : site_matches(addr);
                 have_sites = true;
             }
             if ((sites >> i) & 1) return r.tier;

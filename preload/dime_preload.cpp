@@ -23,6 +23,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "config.h"
@@ -59,13 +60,18 @@ std::atomic<size_t (*)(void*)> g_libc_usable_size{nullptr};
 
 inline bool thread_may_allocate() { return !dime::t_internal && dime::EmulatedHeap::thread_can_allocate(); }
 
+// Out of line, so the hooks' common path (no rules) stays a few instructions.
+__attribute__((noinline)) dime::EmulatedHeap* heap_by_rules(size_t n, const void* caller) {
+    return g_heaps[g_placement->choose(n, caller)];
+}
+
 // The heap for an allocation of `n` bytes on this thread now, returning to `caller`, or nullptr
 // for glibc.
 inline dime::EmulatedHeap* heap_for_allocation(size_t n, const void* caller) {
     dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
     if (h == nullptr || !thread_may_allocate()) return nullptr;
     if (__builtin_expect(!g_has_rules, 1)) return h;
-    return g_heaps[g_placement->choose(n, caller)];
+    return heap_by_rules(n, caller);
 }
 
 // The heap that owns `p`, or nullptr when glibc does.
@@ -273,6 +279,77 @@ DIME_HOOK size_t malloc_usable_size(void* p) {
     if (dime::EmulatedHeap* h = heap_owning(p)) return h->usable_size(p);
     return libc_usable_size(p);
 }
+
+// ---- C++ operator new/delete -------------------------------------------------------------------
+// Interposed so that placement rules see the program's call site directly: through libstdc++'s own
+// operator new, malloc's caller would be libstdc++ and every `new` would need a stack walk. Same
+// routing as malloc; failure calls the new-handler, then throws std::bad_alloc (or returns nullptr
+// for the nothrow forms). A program that defines its own operator new keeps it (it is found first).
+
+namespace {
+
+void* new_block(size_t n, size_t alignment, const void* caller) {
+    for (;;) {
+        dime::EmulatedHeap* h = heap_for_allocation(n, caller);
+        void* p;
+        if (alignment <= alignof(std::max_align_t))
+            p = h ? h->malloc(n) : __libc_malloc(n);
+        else if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment))
+            p = h->memalign(alignment, n);
+        else
+            p = __libc_memalign(alignment, n);
+        if (p != nullptr) return p;
+        std::new_handler handler = std::get_new_handler();
+        if (handler == nullptr) return nullptr;
+        handler();
+    }
+}
+
+void* new_or_throw(size_t n, size_t alignment, const void* caller) {
+    void* p = new_block(n, alignment, caller);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+}
+
+void* new_or_null(size_t n, size_t alignment, const void* caller) noexcept {
+    try {
+        return new_block(n, alignment, caller);
+    } catch (...) {  // a new-handler may throw
+        return nullptr;
+    }
+}
+
+}  // namespace
+
+#define DIME_NEW_HOOK __attribute__((visibility("default")))
+using align_t = std::align_val_t;
+using nothrow_t = std::nothrow_t;
+constexpr size_t kPlain = 0;
+
+DIME_NEW_HOOK void* operator new(size_t n) { return new_or_throw(n, kPlain, DIME_CALLER); }
+DIME_NEW_HOOK void* operator new[](size_t n) { return new_or_throw(n, kPlain, DIME_CALLER); }
+DIME_NEW_HOOK void* operator new(size_t n, const nothrow_t&) noexcept { return new_or_null(n, kPlain, DIME_CALLER); }
+DIME_NEW_HOOK void* operator new[](size_t n, const nothrow_t&) noexcept { return new_or_null(n, kPlain, DIME_CALLER); }
+DIME_NEW_HOOK void* operator new(size_t n, align_t a) { return new_or_throw(n, size_t(a), DIME_CALLER); }
+DIME_NEW_HOOK void* operator new[](size_t n, align_t a) { return new_or_throw(n, size_t(a), DIME_CALLER); }
+DIME_NEW_HOOK void* operator new(size_t n, align_t a, const nothrow_t&) noexcept {
+    return new_or_null(n, size_t(a), DIME_CALLER);
+}
+DIME_NEW_HOOK void* operator new[](size_t n, align_t a, const nothrow_t&) noexcept {
+    return new_or_null(n, size_t(a), DIME_CALLER);
+}
+DIME_NEW_HOOK void operator delete(void* p) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, size_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, size_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, const nothrow_t&) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, const nothrow_t&) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, align_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, align_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, size_t, align_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, size_t, align_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, align_t, const nothrow_t&) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, align_t, const nothrow_t&) noexcept { free(p); }
 
 // ---- include/dime.h, behind libdime_api's dime_* functions (found with dlsym) ------------------
 // `caller` is the return address of the program's call to dime_*, for placement rules.
