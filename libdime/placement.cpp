@@ -11,6 +11,8 @@
 namespace dime {
 
 Placement::Placement(const Config& cfg) {
+    static std::atomic<uint64_t> instances{0};
+    id_ = instances.fetch_add(1, std::memory_order_relaxed) + 1;
     const std::vector<TierConfig> tiers = cfg.tiers();
     tier_count_ = static_cast<int>(tiers.size());
     for (int i = 0; i < tier_count_ && i < kMaxTiers; ++i)
@@ -29,6 +31,9 @@ Placement::Placement(const Config& cfg) {
         function_patterns_.push_back(pr.function);
         library_patterns_.push_back(pr.library);
     }
+    sites_only_ = site_rules_;
+    for (int i = 0; i < rule_count_; ++i)
+        if (!rules_[i].needs_site || rules_[i].min_bytes != 0 || rules_[i].max_bytes != UINT64_MAX) sites_only_ = false;
     if (site_rules_ && !cache_.reset(kCacheEntries)) {
         // No memory for the cache: every site is resolved each time (slow, still correct).
     }
@@ -113,7 +118,13 @@ uint64_t Placement::site_matches(uintptr_t ret) noexcept {
     bool runtime = false;
     lookup(ret, &matches, &runtime);
     if (!runtime) {
-        detail::t_site_memo = {this, ret, matches};
+        int tier = default_tier_;
+        for (int i = 0; i < rule_count_; ++i)
+            if ((matches >> i) & 1) {
+                tier = rules_[i].tier;
+                break;
+            }
+        detail::t_site_memo = {id_, ret, matches, tier};  // tier is used only when sites_only_
         return matches;
     }
 

@@ -32,11 +32,12 @@ class Placement;
 namespace detail {
 // The last call site this thread looked up: a loop allocating from one site skips the cache.
 struct SiteMemo {
-    const Placement* owner;
+    uint64_t owner;  // Placement::id_ (an address could be reused by a later instance)
     uintptr_t ret;
     uint64_t matches;
+    int tier;  // the decision, when no rule looks at sizes
 };
-inline thread_local SiteMemo t_site_memo __attribute__((tls_model("initial-exec"))) = {nullptr, 0, 0};
+inline thread_local SiteMemo t_site_memo __attribute__((tls_model("initial-exec"))) = {0, 0, 0, 0};
 }  // namespace detail
 
 class Placement {
@@ -49,8 +50,25 @@ public:
     // The tier (an index into cfg.tiers()) of an allocation of `n` bytes whose call to the
     // allocator returns to `ret` (__builtin_return_address(0) in the hook).
     int choose(size_t n, const void* ret) noexcept {
+        if (sites_only_) {  // the tier depends on the call site alone: one memo compare
+            const detail::SiteMemo& m = detail::t_site_memo;
+            if (m.ret == reinterpret_cast<uintptr_t>(ret) && m.owner == id_) return m.tier;
+        }
         const int t = rule_tier(n, ret);
         return t >= 0 ? t : default_tier_;
+    }
+    // The common cases without a call: size rules only (a scan), or site rules only with the same
+    // call site as this thread's last lookup (one compare). Returns -2 when it cannot decide
+    // cheaply; then choose() decides.
+    int choose_fast(size_t n, const void* ret) const noexcept {
+        if (sites_only_) {
+            const detail::SiteMemo& m = detail::t_site_memo;
+            return m.ret == reinterpret_cast<uintptr_t>(ret) && m.owner == id_ ? m.tier : -2;
+        }
+        if (site_rules_) return -2;
+        for (int i = 0; i < rule_count_; ++i)
+            if (n >= rules_[i].min_bytes && n <= rules_[i].max_bytes) return rules_[i].tier;
+        return default_tier_;
     }
     // The tier of the first rule that matches, or -1 when none does (realloc keeps its tier then).
     int rule_tier(size_t n, const void* ret) noexcept {
@@ -64,7 +82,7 @@ public:
             if (!have_sites) {
                 const detail::SiteMemo& m = detail::t_site_memo;
                 const auto addr = reinterpret_cast<uintptr_t>(ret);
-                sites = m.ret == addr && m.owner == this ? m.matches : site_matches(addr);
+                sites = m.ret == addr && m.owner == id_ ? m.matches : site_matches(addr);
                 have_sites = true;
             }
             if ((sites >> i) & 1) return r.tier;
@@ -79,6 +97,9 @@ public:
     // The tier's name (static storage for the life of this object), or nullptr.
     const char* tier_name(int tier) const noexcept;
     bool has_site_rules() const noexcept { return site_rules_; }
+    // Every rule has a function or library pattern and no size bounds: the tier depends on the
+    // call site alone.
+    bool sites_only() const noexcept { return sites_only_; }
 
     // Cache statistics, for tests and benchmarks.
     uint64_t resolutions() const noexcept { return resolutions_.load(std::memory_order_relaxed); }
@@ -108,8 +129,10 @@ private:
     void resolve(uintptr_t addr, uint64_t* matches, bool* runtime) noexcept;
 
     Rule rules_[kMaxPlacementRules] = {};
+    uint64_t id_ = 0;  // unique per instance, never 0
     int rule_count_ = 0;
     bool site_rules_ = false;
+    bool sites_only_ = false;  // every rule has a site pattern and no size bounds
     int default_tier_ = 0;
     int tier_count_ = 0;
     char names_[kMaxTiers][kMaxTierName + 1] = {};

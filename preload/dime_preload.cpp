@@ -53,8 +53,22 @@ namespace {
 std::atomic<dime::EmulatedHeap*> g_heap{nullptr};
 dime::EmulatedHeap* g_heaps[dime::kMaxTiers] = {};  // by tier index; written before g_heap
 int g_tier_count = 0;
-dime::Placement* g_placement = nullptr;  // never destroyed, like the engine
-bool g_has_rules = false;                // any placement rule: ask g_placement
+// The placement rules, in static storage so the hooks reach their fields without a pointer load;
+// built once by the constructor, never destroyed (like the engine).
+alignas(dime::Placement) unsigned char g_placement_store[sizeof(dime::Placement)];
+dime::Placement* g_placement = nullptr;  // points into g_placement_store once built
+bool g_has_rules = false;                // any placement rule: ask the placement
+bool g_sites_only = false;               // the rules look at the call site alone (no sizes)
+
+inline dime::Placement& placement() { return *std::launder(reinterpret_cast<dime::Placement*>(g_placement_store)); }
+
+// With site-only rules, the heap chosen for this thread's last direct call site (one outside the
+// runtime: its decision depends on nothing else). A loop allocating from one site pays a compare.
+struct SiteHeap {
+    const void* caller;
+    dime::EmulatedHeap* heap;
+};
+thread_local SiteHeap t_site_heap __attribute__((tls_model("initial-exec"))) = {nullptr, nullptr};
 dime::Engine* g_engine = nullptr;  // never destroyed: threads may still fault after exit() starts
 std::atomic<size_t (*)(void*)> g_libc_usable_size{nullptr};
 
@@ -62,7 +76,14 @@ inline bool thread_may_allocate() { return !dime::t_internal && dime::EmulatedHe
 
 // Out of line, so the hooks' common path (no rules) stays a few instructions.
 __attribute__((noinline)) dime::EmulatedHeap* heap_by_rules(size_t n, const void* caller) {
-    return g_heaps[g_placement->choose(n, caller)];
+    return g_heaps[placement().choose(n, caller)];
+}
+
+__attribute__((noinline)) dime::EmulatedHeap* heap_by_site(size_t n, const void* caller) {
+    dime::EmulatedHeap* h = g_heaps[placement().choose(n, caller)];
+    // The placement's own memo holds `caller` only if it is a direct site (not a wrapper in libc).
+    if (dime::detail::t_site_memo.ret == reinterpret_cast<uintptr_t>(caller)) t_site_heap = {caller, h};
+    return h;
 }
 
 // The heap for an allocation of `n` bytes on this thread now, returning to `caller`, or nullptr
@@ -71,7 +92,12 @@ inline dime::EmulatedHeap* heap_for_allocation(size_t n, const void* caller) {
     dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
     if (h == nullptr || !thread_may_allocate()) return nullptr;
     if (__builtin_expect(!g_has_rules, 1)) return h;
-    return heap_by_rules(n, caller);
+    if (g_sites_only) {
+        const SiteHeap& last = t_site_heap;
+        return last.caller == caller ? last.heap : heap_by_site(n, caller);
+    }
+    const int tier = placement().choose_fast(n, caller);
+    return tier >= 0 ? g_heaps[tier] : heap_by_rules(n, caller);
 }
 
 // The heap that owns `p`, or nullptr when glibc does.
@@ -173,7 +199,6 @@ __attribute__((constructor(101))) void dime_preload_start() {
     std::string error;
     std::unique_ptr<dime::Engine> engine;
     std::unique_ptr<dime::EmulatedHeap> heaps[dime::kMaxTiers];
-    std::unique_ptr<dime::Placement> placement;
     bool ok = false;
     try {
         engine = dime::Engine::start(cfg, &error);
@@ -187,7 +212,7 @@ __attribute__((constructor(101))) void dime_preload_start() {
                     ok = false;
                 }
             }
-            if (ok) placement = std::make_unique<dime::Placement>(cfg);
+            if (ok) g_placement = new (g_placement_store) dime::Placement(cfg);
         }
     } catch (const std::exception& e) {  // e.g. the handler thread could not be created
         error = e.what();
@@ -204,8 +229,8 @@ __attribute__((constructor(101))) void dime_preload_start() {
     g_engine = engine.release();
     g_tier_count = g_engine->tier_count();
     for (int t = 0; t < g_tier_count; ++t) g_heaps[t] = heaps[t].release();
-    g_placement = placement.release();
     g_has_rules = !cfg.placement.empty();
+    g_sites_only = g_placement->sites_only();
     std::atexit(&write_reports_once);
     g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
 }
