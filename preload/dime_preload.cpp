@@ -427,4 +427,7 @@ DIME_HOOK const char* dime_preload_tier_of(const void* p) {
     return g_placement->tier_name(g_engine->tier_of(p));  // nullptr for -1 (not in any tier)
 }
 
-DIME_HOOK int dime_preload_active(void) { return g_heap.load(std::memory_order_acquire) != nullptr; }
+// Emulation on: the heaps are up and the engine emulates (not DIME_DISABLE's plain memory).
+DIME_HOOK int dime_preload_active(void) {
+    return g_heap.load(std::memory_order_acquire) != nullptr && g_engine->emulating();
+}

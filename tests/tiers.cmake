@@ -21,3 +21,8 @@ foreach(prog api_c api_cxx)
   set_tests_properties(tiers.${prog}.preloaded tiers.${prog}.without_preload PROPERTIES
     TIMEOUT 120 PASS_REGULAR_EXPRESSION "all checks passed")
 endforeach()
+# DIME_DISABLE: the allocator places blocks per tier on plain memory; dime_active() says 0.
+add_test(NAME tiers.api_c.disabled
+  COMMAND env -u DIME_OPTIONS -u DIME_REPORT DIME_DISABLE=1 LD_PRELOAD=$<TARGET_FILE:dime_preload>
+          DIME_CONFIG=${CMAKE_CURRENT_SOURCE_DIR}/tiers/tiers.yaml $<TARGET_FILE:api_c> disabled)
+set_tests_properties(tiers.api_c.disabled PROPERTIES TIMEOUT 120 PASS_REGULAR_EXPRESSION "all checks passed")

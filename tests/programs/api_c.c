@@ -1,6 +1,7 @@
 /* api_c.c — include/dime.h from C: explicit placement, tier queries and data integrity. Run as
- * `api_c emulated` under libdime.so with tests/tiers/tiers.yaml (tiers remote, far, local), and as
- * `api_c plain` without the preload (every call falls back to plain memory). Exit 0 = all checks held. */
+ * `api_c emulated` under libdime.so with tests/tiers/tiers.yaml (tiers remote, far, local), as
+ * `api_c disabled` the same with DIME_DISABLE=1 (placed per tier on plain memory, not active), and
+ * as `api_c plain` without the preload (every call falls back to malloc). Exit 0 = all checks held. */
 #include <dime.h>
 
 #include <errno.h>
@@ -33,12 +34,14 @@ static int in_tier(int emulated, const void* p, const char* want) {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 2 || (strcmp(argv[1], "emulated") != 0 && strcmp(argv[1], "plain") != 0)) {
-        fprintf(stderr, "usage: api_c emulated|plain\n");
+    if (argc != 2 || (strcmp(argv[1], "emulated") != 0 && strcmp(argv[1], "disabled") != 0 &&
+                      strcmp(argv[1], "plain") != 0)) {
+        fprintf(stderr, "usage: api_c emulated|disabled|plain\n");
         return 2;
     }
-    const int emulated = strcmp(argv[1], "emulated") == 0;
-    EXPECT(dime_active() == emulated);
+    /* `emulated` below: blocks are placed in tiers (under the preload, emulating or not). */
+    const int emulated = strcmp(argv[1], "plain") != 0;
+    EXPECT(dime_active() == (strcmp(argv[1], "emulated") == 0));
 
     /* 4 MiB in each tier: 16 times the local pool, so remote and far pages really are evicted. */
     const size_t big = (size_t)4 << 20;
