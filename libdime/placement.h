@@ -57,19 +57,6 @@ public:
         const int t = rule_tier(n, ret);
         return t >= 0 ? t : default_tier_;
     }
-    // The common cases without a call: size rules only (a scan), or site rules only with the same
-    // call site as this thread's last lookup (one compare). Returns -2 when it cannot decide
-    // cheaply; then choose() decides.
-    int choose_fast(size_t n, const void* ret) const noexcept {
-        if (sites_only_) {
-            const detail::SiteMemo& m = detail::t_site_memo;
-            return m.ret == reinterpret_cast<uintptr_t>(ret) && m.owner == id_ ? m.tier : -2;
-        }
-        if (site_rules_) return -2;
-        for (int i = 0; i < rule_count_; ++i)
-            if (n >= rules_[i].min_bytes && n <= rules_[i].max_bytes) return rules_[i].tier;
-        return default_tier_;
-    }
     // The tier of the first rule that matches, or -1 when none does (realloc keeps its tier then).
     int rule_tier(size_t n, const void* ret) noexcept {
         if (rule_count_ == 0) return -1;

@@ -58,7 +58,17 @@ int g_tier_count = 0;
 alignas(dime::Placement) unsigned char g_placement_store[sizeof(dime::Placement)];
 dime::Placement* g_placement = nullptr;  // points into g_placement_store once built
 bool g_has_rules = false;                // any placement rule: ask the placement
-bool g_sites_only = false;               // the rules look at the call site alone (no sizes)
+// How the hooks decide, set once at start-up: no rules, site rules only (per-thread memo), a few
+// size-only rules (flat table below), or anything else (the placement decides).
+enum class Mode : unsigned char { none, sites_only, sizes_only, general };
+Mode g_mode = Mode::none;
+// sizes_only: rule i matches n when n - g_size_lo[i] <= g_size_span[i] (unsigned); its heap.
+constexpr int kInlineSizeRules = 8;
+int g_size_rules = 0;
+uint64_t g_size_lo[kInlineSizeRules];
+uint64_t g_size_span[kInlineSizeRules];
+dime::EmulatedHeap* g_size_heap[kInlineSizeRules];
+dime::EmulatedHeap* g_default_heap = nullptr;
 
 inline dime::Placement& placement() { return *std::launder(reinterpret_cast<dime::Placement*>(g_placement_store)); }
 
@@ -91,13 +101,18 @@ __attribute__((noinline)) dime::EmulatedHeap* heap_by_site(size_t n, const void*
 inline dime::EmulatedHeap* heap_for_allocation(size_t n, const void* caller) {
     dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
     if (h == nullptr || !thread_may_allocate()) return nullptr;
-    if (__builtin_expect(!g_has_rules, 1)) return h;
-    if (g_sites_only) {
+    const Mode mode = g_mode;
+    if (__builtin_expect(mode == Mode::none, 1)) return h;
+    if (mode == Mode::sites_only) {
         const SiteHeap& last = t_site_heap;
         return last.caller == caller ? last.heap : heap_by_site(n, caller);
     }
-    const int tier = placement().choose_fast(n, caller);
-    return tier >= 0 ? g_heaps[tier] : heap_by_rules(n, caller);
+    if (mode == Mode::sizes_only) {
+        for (int i = 0; i < g_size_rules; ++i)
+            if (n - g_size_lo[i] <= g_size_span[i]) return g_size_heap[i];
+        return g_default_heap;
+    }
+    return heap_by_rules(n, caller);
 }
 
 // The heap that owns `p`, or nullptr when glibc does.
@@ -230,7 +245,20 @@ __attribute__((constructor(101))) void dime_preload_start() {
     g_tier_count = g_engine->tier_count();
     for (int t = 0; t < g_tier_count; ++t) g_heaps[t] = heaps[t].release();
     g_has_rules = !cfg.placement.empty();
-    g_sites_only = g_placement->sites_only();
+    g_default_heap = g_heaps[g_placement->default_tier()];
+    bool sizes_only = cfg.placement.size() <= static_cast<size_t>(kInlineSizeRules);
+    for (const dime::PlacementRule& r : cfg.placement) {
+        sizes_only = sizes_only && r.function.empty() && r.library.empty();
+        if (!sizes_only) break;
+        g_size_lo[g_size_rules] = r.min_bytes;
+        g_size_span[g_size_rules] = r.max_bytes - r.min_bytes;
+        g_size_heap[g_size_rules] = g_heaps[cfg.tier_index(r.tier)];
+        ++g_size_rules;
+    }
+    g_mode = !g_has_rules                   ? Mode::none
+             : g_placement->sites_only()    ? Mode::sites_only
+             : sizes_only                   ? Mode::sizes_only
+                                            : Mode::general;
     std::atexit(&write_reports_once);
     g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
 }

@@ -245,44 +245,24 @@ std::string run_preloaded(const std::string& program, const std::string& config,
 
 }  // namespace
 
-TEST_CASE("placement under libdime.so: sizes, functions, libraries, wrappers, threads, realloc", "[placement][preload]") {
+namespace {
+
+using Expected = std::map<std::string, std::string>;
+
+// Runs placement_sites under libdime.so with tests/tiers/<config> and checks every case's tier
+// and data. Returns false (after a warning) when libdime.so cannot start here.
+bool check_sites(const char* config, const Expected& expected) {
     int status = 0;
     const std::string out = run_preloaded(std::string(DIME_BINARY_DIR) + "/tests/placement_sites",
-                                          std::string(DIME_SOURCE_DIR) + "/tests/tiers/placement.yaml", &status);
-    INFO(out);
+                                          std::string(DIME_SOURCE_DIR) + "/tests/tiers/" + config, &status);
+    INFO(config << ":\n" << out);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 1 && out.empty()) {
         // The preload refused to start (no userfaultfd): its message went to stderr.
         const char* required = std::getenv("DIME_REQUIRE_UFFD");
         if (required && std::strcmp(required, "1") == 0) FAIL("libdime.so did not start but DIME_REQUIRE_UFFD=1");
         WARN("SKIPPED: libdime.so could not start here");
-        return;
+        return false;
     }
-    // The tier of every case, from the rules in tests/tiers/placement.yaml (numbers as there).
-    const std::map<std::string, std::string> expected = {
-        {"main_small", "local"},     // rule 0
-        {"main_medium", "remote"},   // no rule
-        {"main_large", "far"},       // rule 4
-        {"hot_malloc", "far"},       // rule 1
-        {"hot_small", "local"},      // rule 0 before rule 1
-        {"hot_calloc", "far"},       // rule 1
-        {"hot_aligned", "far"},      // rule 1 (posix_memalign)
-        {"hot_strdup", "far"},       // rule 1, malloc called by libc's strdup
-        {"hot_new", "far"},          // rule 1, malloc called by libstdc++'s operator new[]
-        {"parse_cxx", "far"},        // rule 2, demangled app::parse_records
-        {"lib_alloc", "near"},       // rule 3
-        {"lib_calloc", "near"},      // rule 3
-        {"lib_small", "local"},      // rule 0 before rule 3
-        {"cold_medium", "remote"},   // rule 5 needs 512 KiB
-        {"cold_big", "near"},        // rule 5
-        {"cold_huge", "far"},        // rule 4 before rule 5
-        {"hot_again", "far"},        // from the cache
-        {"hot_thread", "far"},       // another thread
-        {"realloc_grow_to_large", "far"},     // remote block grown past 1 MiB: rule 4 moves it
-        {"realloc_keep_tier", "far"},         // no rule for 8 KiB from main: stays far
-        {"realloc_shrink_to_small", "local"}, // rule 0 moves it
-        {"realloc_from_hot_site", "far"},     // realloc's own call site matches rule 1
-        {"realloc_local_grows", "local"},     // no rule for 3000 bytes from main: stays local
-    };
     std::map<std::string, std::string> seen;
     std::istringstream lines(out);
     std::string name, tier, verdict;
@@ -299,4 +279,74 @@ TEST_CASE("placement under libdime.so: sizes, functions, libraries, wrappers, th
     CHECK(seen.size() == expected.size());
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("placement under libdime.so: sizes, functions, libraries, wrappers, threads, realloc", "[placement][preload]") {
+    // The tier of every case, from the rules in tests/tiers/placement.yaml (numbers as there).
+    const Expected expected = {
+        {"main_small", "local"},     // rule 0
+        {"main_medium", "remote"},   // no rule
+        {"main_large", "far"},       // rule 4
+        {"hot_malloc", "far"},       // rule 1
+        {"hot_small", "local"},      // rule 0 before rule 1
+        {"hot_calloc", "far"},       // rule 1
+        {"hot_aligned", "far"},      // rule 1 (posix_memalign)
+        {"hot_strdup", "far"},       // rule 1, malloc called by libc's strdup
+        {"main_strdup", "remote"},   // the same libc caller, another site: no rule
+        {"hot_new", "far"},          // rule 1, operator new[] called in hot_new
+        {"main_new", "remote"},      // no rule
+        {"parse_cxx", "far"},        // rule 2, demangled app::parse_records
+        {"lib_alloc", "near"},       // rule 3
+        {"lib_calloc", "near"},      // rule 3
+        {"lib_small", "local"},      // rule 0 before rule 3
+        {"cold_medium", "remote"},   // rule 5 needs 512 KiB
+        {"cold_big", "near"},        // rule 5
+        {"cold_huge", "far"},        // rule 4 before rule 5
+        {"hot_again", "far"},        // from the cache
+        {"hot_thread", "far"},       // another thread
+        {"realloc_grow_to_large", "far"},     // remote block grown past 1 MiB: rule 4 moves it
+        {"realloc_keep_tier", "far"},         // no rule for 8 KiB from main: stays far
+        {"realloc_shrink_to_small", "local"}, // rule 0 moves it
+        {"realloc_from_hot_site", "far"},     // realloc's own call site matches rule 1
+        {"realloc_local_grows", "local"},     // no rule for 3000 bytes from main: stays local
+    };
+    check_sites("placement.yaml", expected);
+}
+
+TEST_CASE("placement under libdime.so: size rules only", "[placement][preload]") {
+    const Expected expected = {
+        {"main_small", "local"}, {"main_medium", "remote"}, {"main_large", "far"}, {"hot_malloc", "remote"},
+        {"hot_small", "local"}, {"hot_calloc", "remote"}, {"hot_aligned", "remote"}, {"hot_strdup", "remote"},
+        {"main_strdup", "remote"}, {"hot_new", "remote"}, {"main_new", "remote"}, {"parse_cxx", "remote"},
+        {"lib_alloc", "remote"}, {"lib_calloc", "remote"}, {"lib_small", "local"}, {"cold_medium", "remote"},
+        {"cold_big", "remote"}, {"cold_huge", "far"}, {"hot_again", "remote"}, {"hot_thread", "remote"},
+        {"realloc_grow_to_large", "far"},      // rule 1 moves it
+        {"realloc_keep_tier", "remote"},       // no rule for 8 KiB
+        {"realloc_shrink_to_small", "local"},  // rule 0 moves it
+        {"realloc_from_hot_site", "remote"},   // no rule for 4 KiB
+        {"realloc_local_grows", "local"},      // no rule for 3000 bytes: stays local
+    };
+    check_sites("placement_sizes.yaml", expected);
+}
+
+TEST_CASE("placement under libdime.so: call-site rules only, wrappers never memoised", "[placement][preload]") {
+    // default_tier is near; hot_* -> far, the helper library -> remote.
+    const Expected expected = {
+        {"main_small", "near"}, {"main_medium", "near"}, {"main_large", "near"}, {"hot_malloc", "far"},
+        {"hot_small", "far"}, {"hot_calloc", "far"}, {"hot_aligned", "far"},
+        {"hot_strdup", "far"},    // libc's strdup called from hot_strdup ...
+        {"main_strdup", "near"},  // ... and from main: the same caller of malloc, another site
+        {"hot_new", "far"}, {"main_new", "near"}, {"parse_cxx", "near"}, {"lib_alloc", "remote"},
+        {"lib_calloc", "remote"}, {"lib_small", "remote"}, {"cold_medium", "near"}, {"cold_big", "near"},
+        {"cold_huge", "near"}, {"hot_again", "far"}, {"hot_thread", "far"},
+        {"realloc_grow_to_large", "near"},     // cold_alloc gave near; no rule matches main: stays
+        {"realloc_keep_tier", "far"},          // stays far
+        {"realloc_shrink_to_small", "far"},    // stays far
+        {"realloc_from_hot_site", "far"},      // realloc called in hot_realloc: rule 0 moves it
+        {"realloc_local_grows", "near"},       // malloc(40) from main is near; stays
+    };
+    check_sites("placement_sites_only.yaml", expected);
 }

@@ -1,6 +1,7 @@
 // placement_sites.cpp — allocates from call sites whose names, libraries and sizes are known and
 // prints one line "<case> <tier> <ok|CORRUPT>" per allocation (tier from dime_tier_of). Run under
-// libdime.so with tests/tiers/placement.yaml by test_placement.cpp, which holds the expectations.
+// libdime.so with the configurations in tests/tiers/ by test_placement.cpp, which holds the
+// expectations (the comments below give the tiers under placement.yaml).
 // Every helper is noinline and uses its block after the call, so its frame is the call site.
 #include <dime.h>
 
@@ -117,9 +118,13 @@ int main() {
     report("hot_calloc", hot_calloc(100, 40), 4000, 6);                  // rule 1
     report("hot_aligned", hot_aligned(4096), 4096, 7);                   // rule 1
     report("hot_strdup", hot_strdup(text.c_str()), 201, 8);              // rule 1 through libc
+    report("main_strdup", strdup(text.c_str()), 201, 24);                // same libc caller, other site
     char* from_new = hot_new(4096);
     report("hot_new", from_new, 4096, 9);                                // rule 1 through libstdc++
     delete[] from_new;
+    char* main_new = new char[4096];
+    report("main_new", main_new, 4096, 25);
+    delete[] main_new;
     report("parse_cxx", app::parse_records(4096), 4096, 10);             // rule 2 (demangled)
     report("lib_alloc", placement_lib_alloc(4096), 4096, 11);            // rule 3
     report("lib_calloc", placement_lib_calloc(10, 400), 4000, 12);       // rule 3
