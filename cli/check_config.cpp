@@ -30,6 +30,34 @@ std::string yaml_value(const SettingText& s) {
     return out + "\"";
 }
 
+// A pattern or name as a YAML double-quoted scalar.
+std::string quoted(const std::string& text) { return yaml_value(SettingText{"", "text", text, ""}); }
+
+// The tiers besides remote (which is the top-level keys) and the placement rules, as YAML that
+// reads back to the same settings; nothing when there are none.
+void print_tiers_and_placement(const Config& cfg) {
+    if (!cfg.extra_tiers.empty()) {
+        fmt::print("tiers:\n");
+        for (const TierConfig& t : cfg.extra_tiers) {
+            if (t.local)
+                fmt::print("  {}: {{}}\n", t.name);
+            else
+                fmt::print("  {}: {{latency_ns: {}, bandwidth_bps: {}}}\n", t.name, t.latency_ns, t.bandwidth_bps);
+        }
+    }
+    if (!cfg.placement.empty()) {
+        fmt::print("placement:\n");
+        for (const PlacementRule& r : cfg.placement) {
+            std::string rule = "tier: " + quoted(r.tier);
+            if (r.min_bytes != 0) rule += fmt::format(", min_bytes: {}", r.min_bytes);
+            if (r.max_bytes != UINT64_MAX) rule += fmt::format(", max_bytes: {}", r.max_bytes);
+            if (!r.function.empty()) rule += ", function: " + quoted(r.function);
+            if (!r.library.empty()) rule += ", library: " + quoted(r.library);
+            fmt::print("  - {{{}}}\n", rule);
+        }
+    }
+}
+
 }  // namespace
 
 int check_config_main(int argc, char** argv) {
@@ -69,6 +97,7 @@ int check_config_main(int argc, char** argv) {
 
     fmt::print("# {}: ok; effective settings (defaults < file{}):\n", *file, sets.empty() ? "" : " < --set");
     for (const SettingText& s : describe(cfg)) fmt::print("{}: {}\n", s.key, yaml_value(s));
+    print_tiers_and_placement(cfg);
     return 0;
 }
 

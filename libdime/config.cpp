@@ -162,7 +162,7 @@ std::string unknown_key_message(std::string_view where, std::string_view key) {
                "to the program they are given to)";
         return msg;
     }
-    std::vector<std::string_view> keys;
+    std::vector<std::string_view> keys = {"tiers", "placement"};
     for (const Option& o : kOptions) keys.push_back(o.key);
     std::string_view guess = nearest(key, keys);
     if (!guess.empty()) msg += fmt::format(" (did you mean '{}'?)", guess);
@@ -422,6 +422,258 @@ void json_string(fmt::memory_buffer& out, std::string_view s) {
 
 constexpr size_t kMaxConfigFile = 1 << 20;
 
+// ---- tiers and placement (YAML only: they are structured) --------------------------------
+
+using Seen = std::vector<std::pair<std::string, std::string>>;  // key, where it was first given
+
+std::string tier_names(const Config& cfg) {
+    std::string names;
+    for (const TierConfig& t : cfg.tiers()) names += (names.empty() ? "" : ", ") + t.name;
+    return names;
+}
+
+bool valid_tier_name(std::string_view name) {
+    if (name.empty() || name.size() > kMaxTierName) return false;
+    for (char c : name)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-' || c == '.'))
+            return false;
+    return true;
+}
+
+// `tiers:` — a mapping from tier name to {latency_ns, bandwidth_bps}. "remote" sets the top-level
+// keys (so giving one both ways is "given twice"); "local" takes no keys.
+ConfigResult apply_tiers(Config& cfg, const YAML::Node& node, const std::string& origin, Seen& seen) {
+    const std::string where = at(origin, node.Mark());
+    if (node.IsNull()) {
+        cfg.extra_tiers.clear();
+        return {};
+    }
+    if (!node.IsMap())
+        return failure(fmt::format("{}: tiers: expected a mapping of tier names to their settings, got {}", where,
+                                   node_kind(node)));
+    std::vector<TierConfig> extra;
+    Seen names;
+    static constexpr std::string_view tier_keys[] = {"latency_ns", "bandwidth_bps"};
+    for (const auto& entry : node) {
+        const YAML::Node& name_node = entry.first;
+        const YAML::Node& body = entry.second;
+        const std::string here = at(origin, name_node.Mark());
+        if (!name_node.IsScalar())
+            return failure(fmt::format("{}: tiers: a tier name must be a plain word, not {}", here,
+                                       node_kind(name_node)));
+        const std::string& name = name_node.Scalar();
+        if (!valid_tier_name(name))
+            return failure(fmt::format("{}: tiers: {} is not a valid tier name (1 to {} of A-Z a-z 0-9 _ - .)", here,
+                                       quoted(name), kMaxTierName));
+        for (const auto& [n, first] : names)
+            if (n == name) return failure(fmt::format("{}: tiers: {}: given twice (first at {})", here, name, first));
+        names.emplace_back(name, here);
+        if (!body.IsNull() && !body.IsMap())
+            return failure(fmt::format("{}: tiers: {}: expected a mapping of latency_ns and bandwidth_bps, got {}",
+                                       here, name, node_kind(body)));
+        TierConfig tier;
+        tier.name = name;
+        tier.local = name == "local";
+        Config values;  // a tier's unset keys take the top-level defaults
+        Seen tier_seen;
+        for (const auto& kv : body.IsMap() ? body : YAML::Node(YAML::NodeType::Map)) {
+            const std::string kwhere = at(origin, kv.first.Mark());
+            if (!kv.first.IsScalar())
+                return failure(fmt::format("{}: tiers: {}: a key must be a plain word, not {}", kwhere, name,
+                                           node_kind(kv.first)));
+            const std::string& key = kv.first.Scalar();
+            if (std::find(std::begin(tier_keys), std::end(tier_keys), key) == std::end(tier_keys)) {
+                std::string msg = fmt::format("{}: tiers: {}: unknown key {}", kwhere, name, quoted(key));
+                std::string_view guess = nearest(key, tier_keys);
+                if (!guess.empty()) msg += fmt::format(" (did you mean '{}'?)", guess);
+                return failure(msg + "; a tier takes latency_ns and bandwidth_bps");
+            }
+            if (tier.local)
+                return failure(fmt::format("{}: tiers: local: {}: the local tier is plain memory and takes no "
+                                           "settings",
+                                           kwhere, key));
+            const Option* o = find_option(key);
+            const std::string label = fmt::format("tiers: {}: {}", name, key);
+            for (const auto& [k, first] : tier_seen)
+                if (k == key) return failure(fmt::format("{}: {}: given twice (first at {})", kwhere, label, first));
+            tier_seen.emplace_back(key, kwhere);
+            for (const auto& [k, first] : seen)
+                if (name == "remote" && k == key)
+                    return failure(fmt::format("{}: {}: given twice (first at {})", kwhere, key, first));
+            if (!kv.second.IsScalar())
+                return failure(fmt::format("{}: {}: expected a single value, got {}", kwhere, label,
+                                           node_kind(kv.second)));
+            Value v;
+            if (auto problem = parse_value(*o, kv.second.Scalar(), v))
+                return failure(fmt::format("{}: {}: {}", kwhere, label, *problem));
+            if (name == "remote") {
+                o->set(cfg, v);
+                seen.emplace_back(key, kwhere);
+            } else {
+                o->set(values, v);
+            }
+        }
+        if (name == "remote") continue;
+        tier.latency_ns = tier.local ? 0 : values.latency_ns;
+        tier.bandwidth_bps = tier.local ? 0 : values.bandwidth_bps;
+        extra.push_back(std::move(tier));
+        if (extra.size() + 1 > static_cast<size_t>(kMaxTiers))
+            return failure(fmt::format("{}: tiers: {}: more than {} tiers (remote included)", here, name, kMaxTiers));
+    }
+    cfg.extra_tiers = std::move(extra);
+    return {};
+}
+
+// `placement:` — an ordered list of rules {tier, min_bytes, max_bytes, function, library}.
+ConfigResult apply_placement(Config& cfg, const YAML::Node& node, const std::string& origin) {
+    const std::string where = at(origin, node.Mark());
+    if (node.IsNull()) {
+        cfg.placement.clear();
+        return {};
+    }
+    if (!node.IsSequence())
+        return failure(fmt::format("{}: placement: expected a list of rules (- tier: NAME ...), got {}", where,
+                                   node_kind(node)));
+    static constexpr std::string_view rule_keys[] = {"tier", "min_bytes", "max_bytes", "function", "library"};
+    constexpr Option size_option{"", Kind::bytes, 0, static_cast<i128>(INT64_MAX), "", nullptr, nullptr};
+    std::vector<PlacementRule> rules;
+    for (const YAML::Node& item : node) {
+        const std::string here = at(origin, item.Mark());
+        if (!item.IsMap())
+            return failure(fmt::format("{}: placement: a rule must be a mapping (tier: NAME, ...), not {}", here,
+                                       node_kind(item)));
+        if (rules.size() == kMaxPlacementRules)
+            return failure(fmt::format("{}: placement: more than {} rules", here, kMaxPlacementRules));
+        PlacementRule rule;
+        rule.where = here;
+        Seen keys;
+        bool has_min = false, has_max = false;
+        for (const auto& kv : item) {
+            const std::string kwhere = at(origin, kv.first.Mark());
+            if (!kv.first.IsScalar())
+                return failure(fmt::format("{}: placement: a key must be a plain word, not {}", kwhere,
+                                           node_kind(kv.first)));
+            const std::string& key = kv.first.Scalar();
+            if (std::find(std::begin(rule_keys), std::end(rule_keys), key) == std::end(rule_keys)) {
+                std::string msg = fmt::format("{}: placement: unknown key {}", kwhere, quoted(key));
+                std::string_view guess = nearest(key, rule_keys);
+                if (!guess.empty()) msg += fmt::format(" (did you mean '{}'?)", guess);
+                return failure(msg + "; a rule takes tier, min_bytes, max_bytes, function, library");
+            }
+            for (const auto& [k, first] : keys)
+                if (k == key)
+                    return failure(fmt::format("{}: placement: {}: given twice (first at {})", kwhere, key, first));
+            keys.emplace_back(key, kwhere);
+            if (!kv.second.IsScalar() || kv.second.Scalar().empty())
+                return failure(fmt::format("{}: placement: {}: expected a single value, got {}", kwhere, key,
+                                           kv.second.IsScalar() ? "nothing" : node_kind(kv.second)));
+            const std::string& text = kv.second.Scalar();
+            if (key == "tier") {
+                rule.tier = text;
+            } else if (key == "min_bytes" || key == "max_bytes") {
+                Value v;
+                if (auto problem = parse_value(size_option, text, v))
+                    return failure(fmt::format("{}: placement: {}: {}", kwhere, key, *problem));
+                (key == "min_bytes" ? rule.min_bytes : rule.max_bytes) = static_cast<uint64_t>(v.number);
+                (key == "min_bytes" ? has_min : has_max) = true;
+            } else {
+                std::string why;
+                if (!valid_glob(text, &why))
+                    return failure(fmt::format("{}: placement: {}: {} is not a valid pattern: {}", kwhere, key,
+                                               quoted(text), why));
+                (key == "function" ? rule.function : rule.library) = text;
+            }
+        }
+        if (rule.tier.empty()) return failure(fmt::format("{}: placement: a rule needs a tier", here));
+        if (has_min && has_max && rule.min_bytes > rule.max_bytes)
+            return failure(fmt::format("{}: placement: min_bytes ({}) is larger than max_bytes ({})", here,
+                                       rule.min_bytes, rule.max_bytes));
+        rules.push_back(std::move(rule));
+    }
+    cfg.placement = std::move(rules);
+    return {};
+}
+
+}  // namespace
+
+bool valid_glob(const std::string& pattern, std::string* why) {
+    auto fail = [&](const char* w) {
+        if (why) *why = w;
+        return false;
+    };
+    if (pattern.empty()) return fail("it is empty");
+    for (size_t i = 0; i < pattern.size(); ++i) {
+        const char c = pattern[i];
+        if (static_cast<unsigned char>(c) < 0x20) return fail("it contains a control character");
+        if (c == '\\') {
+            if (++i == pattern.size()) return fail("it ends with a lone '\\'");
+        } else if (c == '[') {
+            size_t j = i + 1;
+            if (j < pattern.size() && (pattern[j] == '!' || pattern[j] == '^')) ++j;
+            if (j < pattern.size() && pattern[j] == ']') ++j;  // a leading ']' is a member
+            while (j < pattern.size() && pattern[j] != ']') ++j;
+            if (j == pattern.size()) return fail("a '[' is never closed");
+            i = j;
+        }
+    }
+    return true;
+}
+
+bool glob_match(const char* p, const char* t) {
+    const char* star_p = nullptr;  // pattern just after the last '*'
+    const char* star_t = nullptr;  // where in the text that '*' resumes
+    while (*t) {
+        bool advance = false;
+        if (*p == '*') {
+            star_p = ++p;
+            star_t = t;
+            continue;
+        }
+        if (*p == '?') {
+            advance = true;
+        } else if (*p == '[') {
+            const char* q = p + 1;
+            bool negate = *q == '!' || *q == '^';
+            if (negate) ++q;
+            bool member = false;
+            bool first = true;
+            for (; *q && (first || *q != ']'); first = false) {
+                char lo = *q++;
+                if (lo == '\\' && *q) lo = *q++;
+                char hi = lo;
+                if (*q == '-' && q[1] && q[1] != ']') {
+                    hi = q[1];
+                    q += 2;
+                    if (hi == '\\' && *q) hi = *q++;
+                }
+                if (*t >= lo && *t <= hi) member = true;
+            }
+            if (*q == ']' && member != negate) {
+                advance = true;
+                p = q;  // at the ']'; the common step below passes it
+            }
+        } else if (*p == '\\' && p[1]) {
+            if (p[1] == *t) advance = true, ++p;
+        } else if (*p && *p == *t) {
+            advance = true;
+        }
+        if (advance) {
+            ++p;
+            ++t;
+        } else if (star_p) {
+            p = star_p;
+            t = ++star_t;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '*') ++p;
+    return *p == '\0';
+}
+
+namespace {
+
 }  // namespace
 
 std::vector<TierConfig> Config::tiers() const {
@@ -474,11 +726,17 @@ ConfigResult apply_yaml_text(Config& cfg, const std::string& text, const std::st
                                            node_kind(key_node)));
             const std::string& key = key_node.Scalar();
             const Option* o = find_option(key);
-            if (!o) return failure(unknown_key_message(where, key));
+            if (!o && key != "tiers" && key != "placement") return failure(unknown_key_message(where, key));
             for (const auto& [k, first] : seen)
                 if (k == key)
                     return failure(fmt::format("{}: {}: given twice (first at {})", where, key, first));
             seen.emplace_back(key, where);
+            if (!o) {
+                ConfigResult r = key == "tiers" ? apply_tiers(staged, value, origin, seen)
+                                                : apply_placement(staged, value, origin);
+                if (!r.ok) return r;
+                continue;
+            }
             if (value.IsNull()) {
                 if (o->kind == Kind::text) {
                     ConfigResult r = apply_one(staged, *o, "", where);
@@ -602,6 +860,38 @@ ConfigResult validate(const Config& cfg) {
     if (cfg.pool_pages() == 0)
         return failure(fmt::format("{}: the local page pool would hold no page",
                                    cfg.local_bytes ? "local_bytes" : "local_npages"));
+    // Tiers (also for a Config built in code): names valid and distinct, at most kMaxTiers.
+    if (cfg.extra_tiers.size() + 1 > static_cast<size_t>(kMaxTiers))
+        return failure(fmt::format("tiers: {} tiers, at most {} (remote included)", cfg.extra_tiers.size() + 1,
+                                   kMaxTiers));
+    for (size_t i = 0; i < cfg.extra_tiers.size(); ++i) {
+        const TierConfig& t = cfg.extra_tiers[i];
+        if (!valid_tier_name(t.name) || t.name == "remote")
+            return failure(fmt::format("tiers: {} is not a valid tier name here", quoted(t.name)));
+        for (size_t j = 0; j < i; ++j)
+            if (cfg.extra_tiers[j].name == t.name) return failure(fmt::format("tiers: {}: given twice", t.name));
+        if (t.local != (t.name == "local"))
+            return failure(fmt::format("tiers: {}: only the tier named local is plain memory", t.name));
+        if (!t.local && (t.latency_ns > 1000000000ull || t.bandwidth_bps < 1000))
+            return failure(fmt::format("tiers: {}: latency_ns or bandwidth_bps out of range", t.name));
+    }
+    if (cfg.tier_index(cfg.default_tier) < 0)
+        return failure(fmt::format("default_tier: no tier named {}; tiers: {}", quoted(cfg.default_tier),
+                                   tier_names(cfg)));
+    if (cfg.placement.size() > kMaxPlacementRules)
+        return failure(fmt::format("placement: {} rules, at most {}", cfg.placement.size(), kMaxPlacementRules));
+    for (const PlacementRule& rule : cfg.placement) {
+        const std::string where = rule.where.empty() ? std::string("placement") : rule.where + ": placement";
+        if (cfg.tier_index(rule.tier) < 0)
+            return failure(fmt::format("{}: no tier named {}; tiers: {}", where, quoted(rule.tier), tier_names(cfg)));
+        std::string why;
+        for (const std::string* pattern : {&rule.function, &rule.library})
+            if (!pattern->empty() && !valid_glob(*pattern, &why))
+                return failure(fmt::format("{}: {} is not a valid pattern: {}", where, quoted(*pattern), why));
+        if (rule.min_bytes > rule.max_bytes)
+            return failure(fmt::format("{}: min_bytes ({}) is larger than max_bytes ({})", where, rule.min_bytes,
+                                       rule.max_bytes));
+    }
     if (cfg.handler_cpu >= 0) {
         long cpus = ::sysconf(_SC_NPROCESSORS_CONF);
         if (cpus > 0 && cfg.handler_cpu >= cpus)
@@ -656,7 +946,32 @@ std::string to_json(const Config& cfg) {
             default: fmt::format_to(std::back_inserter(out), "{}", to_text(v.number)); break;
         }
     }
-    out.push_back('}');
+    // Every tier (remote first) and the placement rules, in their order.
+    fmt::format_to(std::back_inserter(out), ",\"tiers\":[");
+    first = true;
+    for (const TierConfig& t : cfg.tiers()) {
+        if (!first) out.push_back(',');
+        first = false;
+        out.append(std::string_view("{\"name\":"));
+        json_string(out, t.name);
+        fmt::format_to(std::back_inserter(out), ",\"latency_ns\":{},\"bandwidth_bps\":{},\"local\":{}}}",
+                       t.latency_ns, t.bandwidth_bps, t.local);
+    }
+    fmt::format_to(std::back_inserter(out), "],\"placement\":[");
+    first = true;
+    for (const PlacementRule& r : cfg.placement) {
+        if (!first) out.push_back(',');
+        first = false;
+        out.append(std::string_view("{\"tier\":"));
+        json_string(out, r.tier);
+        fmt::format_to(std::back_inserter(out), ",\"min_bytes\":{},\"max_bytes\":{},\"function\":", r.min_bytes,
+                       r.max_bytes);
+        json_string(out, r.function);
+        out.append(std::string_view(",\"library\":"));
+        json_string(out, r.library);
+        out.push_back('}');
+    }
+    out.append(std::string_view("]}"));
     return fmt::to_string(out);
 }
 

@@ -21,6 +21,22 @@ struct TierConfig {
 
 // At most this many tiers (the emulated address span is divided among them).
 inline constexpr int kMaxTiers = 8;
+// Tier names: 1 to this many characters from [A-Za-z0-9_.-].
+inline constexpr size_t kMaxTierName = 31;
+
+// One placement rule (YAML `placement:`): an allocation whose size lies in [min_bytes, max_bytes]
+// and whose call site matches `function` and `library` (glob patterns; empty = any) goes to
+// `tier`. Rules are tried in order; the first match wins; no match means default_tier.
+struct PlacementRule {
+    std::string tier;
+    uint64_t min_bytes = 0;
+    uint64_t max_bytes = UINT64_MAX;
+    std::string function;  // glob over the call site's function name (demangled or raw)
+    std::string library;   // glob over the basename of the call site's object file
+    std::string where;     // "file:line" of the rule, for messages
+};
+// At most this many placement rules.
+inline constexpr size_t kMaxPlacementRules = 64;
 
 struct Config {
 #define DIME_OPTION(key, kind, c_type, def, min, max, help) c_type key = def;
@@ -29,6 +45,8 @@ struct Config {
 
     // Tiers declared besides "remote" (YAML `tiers:`), in declaration order.
     std::vector<TierConfig> extra_tiers;
+    // Placement rules (YAML `placement:`), in the order given.
+    std::vector<PlacementRule> placement;
 
     // Every tier in engine order: "remote" (index 0, from the flat keys), then extra_tiers.
     std::vector<TierConfig> tiers() const;
@@ -55,6 +73,13 @@ ConfigResult apply_yaml_file(Config& cfg, const std::string& path);
 // Applies DiME's key=value syntax ("latency_ns=20000 local_npages=1000", separated by spaces,
 // tabs, commas or newlines) on top of `cfg`. `origin` names the source ("DIME_OPTIONS").
 ConfigResult apply_options_string(Config& cfg, const std::string& text, const std::string& origin);
+// Whether `pattern` is a glob DiME accepts: non-empty, every '[' closed, no trailing '\\'.
+// On failure *why says what is wrong.
+bool valid_glob(const std::string& pattern, std::string* why);
+// Glob match of `text` against `pattern`: '*' any run, '?' one character, '[abc]', '[a-z]',
+// '[!abc]' a set, '\\' escapes. Never allocates.
+bool glob_match(const char* pattern, const char* text);
+
 // Cross-key checks after every source was applied.
 ConfigResult validate(const Config& cfg);
 // defaults < $DIME_CONFIG < $DIME_OPTIONS < $DIME_REPORT, $DIME_LOG (log_level), $DIME_DISABLE

@@ -68,7 +68,7 @@ bool is_power_of_two(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
 }  // namespace
 
-std::unique_ptr<EmulatedHeap> EmulatedHeap::create(Engine& engine, size_t bytes, std::string* error) {
+std::unique_ptr<EmulatedHeap> EmulatedHeap::create(Engine& engine, size_t bytes, std::string* error, int tier) {
     auto fail = [&](std::string why) {
         if (error) *error = std::move(why);
         return std::unique_ptr<EmulatedHeap>();
@@ -85,7 +85,7 @@ std::unique_ptr<EmulatedHeap> EmulatedHeap::create(Engine& engine, size_t bytes,
     // map_region only page-aligns; reserve one granule more and use the aligned part. The slack
     // stays registered but is never touched, so it costs address space only.
     std::string why;
-    void* region = engine.map_region(len + kArenaGranule, &why);
+    void* region = engine.map_region_in_tier(len + kArenaGranule, tier, &why);
     if (!region) return fail("cannot reserve the emulated heap (" + std::to_string(len >> 20) + " MiB): " + why);
     const uintptr_t start = round_up(reinterpret_cast<uintptr_t>(region), kArenaGranule);
 
@@ -101,6 +101,7 @@ std::unique_ptr<EmulatedHeap> EmulatedHeap::create(Engine& engine, size_t bytes,
     heap->size_ = len;
     heap->arena_id_ = id;
     heap->index_ = index;
+    heap->tier_ = tier;
     return heap;
 }
 

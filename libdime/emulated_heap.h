@@ -30,13 +30,13 @@ public:
     static constexpr size_t kArenaGranule = size_t(32) << 20;
     // The largest alignment the arena can serve: mimalloc satisfies larger ones only with OS memory.
     static constexpr size_t kMaxAlignment = kArenaGranule / 2;
-    // How many EmulatedHeap instances (later: one per tier) may exist in a process.
+    // How many EmulatedHeap instances (one per tier) may exist in a process.
     static constexpr int kMaxInstances = 8;
 
-    // Reserves an emulated region of at least `bytes` (rounded up to kArenaGranule) from `engine`
-    // and gives it to mimalloc as an exclusive arena. Returns nullptr and sets *error on failure.
-    // Not thread-safe against other create() calls; call it once at start-up.
-    static std::unique_ptr<EmulatedHeap> create(Engine& engine, size_t bytes, std::string* error);
+    // Reserves an emulated region of at least `bytes` (rounded up to kArenaGranule) in tier `tier`
+    // of `engine` and gives it to mimalloc as an exclusive arena. Returns nullptr and sets *error
+    // on failure. Not thread-safe against other create() calls; call it at start-up.
+    static std::unique_ptr<EmulatedHeap> create(Engine& engine, size_t bytes, std::string* error, int tier = 0);
     // The arena cannot be taken back from mimalloc, so destruction only forgets it: blocks stay
     // valid memory. Processes never destroy their heap at exit (other threads may still run).
     ~EmulatedHeap() = default;
@@ -47,6 +47,7 @@ public:
     void* base() const noexcept { return reinterpret_cast<void*>(base_); }
     size_t size() const noexcept { return size_; }
     int arena_id() const noexcept { return arena_id_; }
+    int tier() const noexcept { return tier_; }
 
     // Whether the calling thread may allocate here. False once the thread has begun to exit (its
     // mimalloc heaps are about to be torn down); free() and usable_size() work on every thread.
@@ -77,6 +78,7 @@ private:
     size_t size_ = 0;
     int arena_id_ = 0;
     int index_ = 0;  // slot of this instance in the per-thread heap table
+    int tier_ = 0;   // the engine tier its region lies in
 };
 
 }  // namespace dime

@@ -1,12 +1,17 @@
 // dime_preload.cpp — libdime.so's interposition layer: the malloc family, each hook forwarding to
-// the emulated heap or to glibc, and the start-up / exit glue. Hooks run on every thread of the
-// host program; the constructor runs on the main thread before main().
+// the emulated heap of a tier or to glibc, the dime_preload_* entry points behind include/dime.h,
+// and the start-up / exit glue. Hooks run on every thread of the host program; the constructor
+// runs on the main thread before main().
 //
 // Routing (the whole policy of this file):
 // - allocations go to glibc while the engine is not up, on DiME's own threads (t_internal), inside
 //   DiME entry points (InternalScope), on a thread that has begun to exit, and for alignments the
-//   arena cannot serve; everything else goes to the emulated heap;
-// - free, realloc and malloc_usable_size dispatch by address: a glibc pointer stays glibc's.
+//   arena cannot serve; everything else goes to the emulated heap of the tier the placement rules
+//   choose (one heap per tier; with no rules, the default tier's, without looking further);
+// - free, realloc and malloc_usable_size dispatch by address: a glibc pointer stays glibc's, an
+//   emulated one goes to the heap of the tier whose range holds it;
+// - realloc keeps a block in its tier unless a placement rule matches the new size and call site
+//   and names another tier: then the block moves (new block there, copy, free the old one).
 #include <dlfcn.h>
 #include <sys/auxv.h>
 #include <unistd.h>
@@ -18,6 +23,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "config.h"
@@ -26,6 +32,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "preload.h"
+#include "placement.h"
 #include "thread_role.h"
 
 // glibc's own allocator under its exported internal names (interposing malloc does not hide them).
@@ -43,21 +50,85 @@ void* __libc_pvalloc(size_t n);
 
 namespace {
 
-std::atomic<dime::EmulatedHeap*> g_heap{nullptr};  // set once by the constructor, never cleared
+// The default tier's heap; set once by the constructor after everything below, never cleared.
+std::atomic<dime::EmulatedHeap*> g_heap{nullptr};
+dime::EmulatedHeap* g_heaps[dime::kMaxTiers] = {};  // by tier index; written before g_heap
+int g_tier_count = 0;
+// The placement rules, in static storage so the hooks reach their fields without a pointer load;
+// built once by the constructor, never destroyed (like the engine).
+alignas(dime::Placement) unsigned char g_placement_store[sizeof(dime::Placement)];
+dime::Placement* g_placement = nullptr;  // points into g_placement_store once built
+bool g_has_rules = false;                // any placement rule: ask the placement
+// How the hooks decide, set once at start-up: no rules, site rules only (per-thread memo), a few
+// size-only rules (flat table below), or anything else (the placement decides).
+enum class Mode : unsigned char { none, sites_only, sizes_only, general };
+Mode g_mode = Mode::none;
+// sizes_only: rule i matches n when n - g_size_lo[i] <= g_size_span[i] (unsigned); its heap.
+constexpr int kInlineSizeRules = 8;
+int g_size_rules = 0;
+uint64_t g_size_lo[kInlineSizeRules];
+uint64_t g_size_span[kInlineSizeRules];
+dime::EmulatedHeap* g_size_heap[kInlineSizeRules];
+dime::EmulatedHeap* g_default_heap = nullptr;
+
+inline dime::Placement& placement() { return *std::launder(reinterpret_cast<dime::Placement*>(g_placement_store)); }
+
+// With site-only rules, the heap chosen for this thread's last direct call site (one outside the
+// runtime: its decision depends on nothing else). A loop allocating from one site pays a compare.
+struct SiteHeap {
+    const void* caller;
+    dime::EmulatedHeap* heap;
+};
+thread_local SiteHeap t_site_heap __attribute__((tls_model("initial-exec"))) = {nullptr, nullptr};
 dime::Engine* g_engine = nullptr;  // never destroyed: threads may still fault after exit() starts
 std::atomic<size_t (*)(void*)> g_libc_usable_size{nullptr};
 
-// The heap for an allocation on this thread now, or nullptr for glibc.
-inline dime::EmulatedHeap* heap_for_allocation() {
-    dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
-    if (h == nullptr || dime::t_internal || !dime::EmulatedHeap::thread_can_allocate()) return nullptr;
+inline bool thread_may_allocate() { return !dime::t_internal && dime::EmulatedHeap::thread_can_allocate(); }
+
+// Out of line, so the hooks' common path (no rules) stays a few instructions.
+__attribute__((noinline)) dime::EmulatedHeap* heap_by_rules(size_t n, const void* caller) {
+    return g_heaps[placement().choose(n, caller)];
+}
+
+__attribute__((noinline)) dime::EmulatedHeap* heap_by_site(size_t n, const void* caller) {
+    dime::EmulatedHeap* h = g_heaps[placement().choose(n, caller)];
+    // The placement's own memo holds `caller` only if it is a direct site (not a wrapper in libc).
+    if (dime::detail::t_site_memo.ret == reinterpret_cast<uintptr_t>(caller)) t_site_heap = {caller, h};
     return h;
+}
+
+// The heap for an allocation of `n` bytes on this thread now, returning to `caller`, or nullptr
+// for glibc.
+inline dime::EmulatedHeap* heap_for_allocation(size_t n, const void* caller) {
+    dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
+    if (h == nullptr || !thread_may_allocate()) return nullptr;
+    const Mode mode = g_mode;
+    if (__builtin_expect(mode == Mode::none, 1)) return h;
+    if (mode == Mode::sites_only) {
+        const SiteHeap& last = t_site_heap;
+        return last.caller == caller ? last.heap : heap_by_site(n, caller);
+    }
+    if (mode == Mode::sizes_only) {
+        for (int i = 0; i < g_size_rules; ++i)
+            if (n - g_size_lo[i] <= g_size_span[i]) return g_size_heap[i];
+        return g_default_heap;
+    }
+    return heap_by_rules(n, caller);
 }
 
 // The heap that owns `p`, or nullptr when glibc does.
 inline dime::EmulatedHeap* heap_owning(const void* p) {
     dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
-    return h != nullptr && h->owns(p) ? h : nullptr;
+    if (h == nullptr) return nullptr;
+    if (h->owns(p)) return h;
+    for (int i = 0; i < g_tier_count; ++i)
+        if (g_heaps[i]->owns(p)) return g_heaps[i];
+    return nullptr;
+}
+
+inline size_t total_size(size_t count, size_t n) {
+    size_t total;
+    return __builtin_mul_overflow(count, n, &total) ? SIZE_MAX : total;
 }
 
 inline bool valid_posix_alignment(size_t a) { return a != 0 && (a & (a - 1)) == 0 && a % sizeof(void*) == 0; }
@@ -77,21 +148,34 @@ size_t libc_usable_size(void* p) {
     return fn(p);
 }
 
-void* realloc_impl(void* p, size_t n) {
+// Moves block `p` of heap `from` to a new block of `n` bytes from `alloc`, copying what fits.
+template <class Alloc>
+void* move_block(dime::EmulatedHeap* from, void* p, size_t n, Alloc alloc) {
+    void* q = alloc(n);
+    if (q == nullptr) return nullptr;  // errno is ENOMEM; p is untouched, as realloc promises
+    size_t keep = from->usable_size(p);
+    std::memcpy(q, p, keep < n ? keep : n);
+    from->free(p);
+    return q;
+}
+
+void* realloc_impl(void* p, size_t n, const void* caller) {
     if (p == nullptr) {
-        if (dime::EmulatedHeap* h = heap_for_allocation()) return h->malloc(n);
+        if (dime::EmulatedHeap* h = heap_for_allocation(n, caller)) return h->malloc(n);
         return __libc_malloc(n);
     }
     dime::EmulatedHeap* owner = heap_owning(p);
     if (owner == nullptr) return __libc_realloc(p, n);
-    if (heap_for_allocation() != nullptr || n == 0) return owner->realloc(p, n);
+    if (n == 0) return owner->realloc(p, n);
+    if (thread_may_allocate()) {
+        // Stay in the block's tier unless a rule for the new size and this call site says otherwise.
+        const int tier = g_has_rules ? g_placement->rule_tier(n, caller) : -1;
+        if (tier < 0 || g_heaps[tier] == owner) return owner->realloc(p, n);
+        dime::EmulatedHeap* to = g_heaps[tier];
+        return move_block(owner, p, n, [to](size_t size) { return to->malloc(size); });
+    }
     // An emulated block grown by a thread that may no longer allocate there: move it to glibc.
-    void* q = __libc_malloc(n);
-    if (q == nullptr) return nullptr;
-    size_t keep = owner->usable_size(p);
-    std::memcpy(q, p, keep < n ? keep : n);
-    owner->free(p);
-    return q;
+    return move_block(owner, p, n, [](size_t size) { return __libc_malloc(size); });
 }
 
 // Once per process: a fork child inherits this flag from its parent, so it holds the pid that
@@ -130,30 +214,63 @@ __attribute__((constructor(101))) void dime_preload_start() {
 
     std::string error;
     std::unique_ptr<dime::Engine> engine;
-    std::unique_ptr<dime::EmulatedHeap> heap;
+    std::unique_ptr<dime::EmulatedHeap> heaps[dime::kMaxTiers];
+    bool ok = false;
     try {
         engine = dime::Engine::start(cfg, &error);
-        if (engine) heap = dime::EmulatedHeap::create(*engine, cfg.heap_bytes, &error);
+        if (engine) {
+            ok = true;
+            // One heap per tier, each in its tier's part of the span (a local tier's is plain memory).
+            for (int t = 0; ok && t < engine->tier_count(); ++t) {
+                heaps[t] = dime::EmulatedHeap::create(*engine, cfg.heap_bytes, &error, t);
+                if (!heaps[t]) {
+                    error = "tier " + cfg.tiers()[t].name + ": " + error;
+                    ok = false;
+                }
+            }
+            if (ok) g_placement = new (g_placement_store) dime::Placement(cfg);
+        }
     } catch (const std::exception& e) {  // e.g. the handler thread could not be created
         error = e.what();
+        ok = false;
     }
-    if (!engine || !heap) exit_start_failure(error.empty() ? "cannot start the emulation" : error);
+    if (!ok) exit_start_failure(error.empty() ? "cannot start the emulation" : error);
     engine->set_descendant(descendant);
-    dime::logf(dime::LogLevel::kInfo, "pid {}: {}; pool {} pages, heap {} MiB at {}", getpid(),
-               engine->emulating() ? "emulating" : "emulation off (disable), plain memory",
-               cfg.pool_pages(), heap->size() >> 20, heap->base());
+    dime::logf(dime::LogLevel::kInfo, "pid {}: {}; pool {} pages, {} tier(s), heap {} MiB each, default tier {} at {}",
+               getpid(), engine->emulating() ? "emulating" : "emulation off (disable), plain memory",
+               cfg.pool_pages(), engine->tier_count(), heaps[0]->size() >> 20, cfg.default_tier,
+               heaps[cfg.tier_index(cfg.default_tier)]->base());
 
     libc_usable_size(nullptr);  // resolve now, while no hook depends on it
     g_engine = engine.release();
+    g_tier_count = g_engine->tier_count();
+    for (int t = 0; t < g_tier_count; ++t) g_heaps[t] = heaps[t].release();
+    g_has_rules = !cfg.placement.empty();
+    g_default_heap = g_heaps[g_placement->default_tier()];
+    bool sizes_only = cfg.placement.size() <= static_cast<size_t>(kInlineSizeRules);
+    for (const dime::PlacementRule& r : cfg.placement) {
+        sizes_only = sizes_only && r.function.empty() && r.library.empty();
+        if (!sizes_only) break;
+        g_size_lo[g_size_rules] = r.min_bytes;
+        g_size_span[g_size_rules] = r.max_bytes - r.min_bytes;
+        g_size_heap[g_size_rules] = g_heaps[cfg.tier_index(r.tier)];
+        ++g_size_rules;
+    }
+    g_mode = !g_has_rules                   ? Mode::none
+             : g_placement->sites_only()    ? Mode::sites_only
+             : sizes_only                   ? Mode::sizes_only
+                                            : Mode::general;
     std::atexit(&write_reports_once);
-    g_heap.store(heap.release(), std::memory_order_release);
+    g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
     dime::preload::enable_mmap_hooks(g_engine);
 }
 
 }  // namespace
 
+#define DIME_CALLER __builtin_return_address(0)
+
 DIME_HOOK void* malloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation()) return h->malloc(n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return h->malloc(n);
     return __libc_malloc(n);
 }
 
@@ -165,11 +282,11 @@ DIME_HOOK void free(void* p) {
 }
 
 DIME_HOOK void* calloc(size_t count, size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation()) return h->calloc(count, n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(total_size(count, n), DIME_CALLER)) return h->calloc(count, n);
     return __libc_calloc(count, n);
 }
 
-DIME_HOOK void* realloc(void* p, size_t n) { return realloc_impl(p, n); }
+DIME_HOOK void* realloc(void* p, size_t n) { return realloc_impl(p, n, DIME_CALLER); }
 
 DIME_HOOK void* reallocarray(void* p, size_t count, size_t n) {
     size_t total;
@@ -177,11 +294,11 @@ DIME_HOOK void* reallocarray(void* p, size_t count, size_t n) {
         errno = ENOMEM;
         return nullptr;
     }
-    return realloc_impl(p, total);
+    return realloc_impl(p, total, DIME_CALLER);
 }
 
 DIME_HOOK int posix_memalign(void** out, size_t alignment, size_t n) {
-    dime::EmulatedHeap* h = heap_for_allocation();
+    dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER);
     if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) return h->posix_memalign(out, alignment, n);
     if (!valid_posix_alignment(alignment)) return EINVAL;
     void* p = __libc_memalign(alignment, n);
@@ -191,24 +308,24 @@ DIME_HOOK int posix_memalign(void** out, size_t alignment, size_t n) {
 }
 
 DIME_HOOK void* aligned_alloc(size_t alignment, size_t n) {
-    dime::EmulatedHeap* h = heap_for_allocation();
+    dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER);
     if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) return h->aligned_alloc(alignment, n);
     return __libc_memalign(alignment, n);  // glibc 2.36's aligned_alloc is memalign
 }
 
 DIME_HOOK void* memalign(size_t alignment, size_t n) {
-    dime::EmulatedHeap* h = heap_for_allocation();
+    dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER);
     if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) return h->memalign(alignment, n);
     return __libc_memalign(alignment, n);
 }
 
 DIME_HOOK void* valloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation()) return h->valloc(n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return h->valloc(n);
     return __libc_valloc(n);
 }
 
 DIME_HOOK void* pvalloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation()) return h->pvalloc(n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return h->pvalloc(n);
     return __libc_pvalloc(n);
 }
 
@@ -216,4 +333,131 @@ DIME_HOOK size_t malloc_usable_size(void* p) {
     if (p == nullptr) return 0;
     if (dime::EmulatedHeap* h = heap_owning(p)) return h->usable_size(p);
     return libc_usable_size(p);
+}
+
+// ---- C++ operator new/delete -------------------------------------------------------------------
+// Interposed so that placement rules see the program's call site directly: through libstdc++'s own
+// operator new, malloc's caller would be libstdc++ and every `new` would need a stack walk. Same
+// routing as malloc; failure calls the new-handler, then throws std::bad_alloc (or returns nullptr
+// for the nothrow forms). A program that defines its own operator new keeps it (it is found first).
+
+namespace {
+
+void* new_block(size_t n, size_t alignment, const void* caller) {
+    for (;;) {
+        dime::EmulatedHeap* h = heap_for_allocation(n, caller);
+        void* p;
+        if (alignment <= alignof(std::max_align_t))
+            p = h ? h->malloc(n) : __libc_malloc(n);
+        else if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment))
+            p = h->memalign(alignment, n);
+        else
+            p = __libc_memalign(alignment, n);
+        if (p != nullptr) return p;
+        std::new_handler handler = std::get_new_handler();
+        if (handler == nullptr) return nullptr;
+        handler();
+    }
+}
+
+void* new_or_throw(size_t n, size_t alignment, const void* caller) {
+    void* p = new_block(n, alignment, caller);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+}
+
+void* new_or_null(size_t n, size_t alignment, const void* caller) noexcept {
+    try {
+        return new_block(n, alignment, caller);
+    } catch (...) {  // a new-handler may throw
+        return nullptr;
+    }
+}
+
+}  // namespace
+
+#define DIME_NEW_HOOK __attribute__((visibility("default")))
+using align_t = std::align_val_t;
+using nothrow_t = std::nothrow_t;
+constexpr size_t kPlain = 0;
+
+DIME_NEW_HOOK void* operator new(size_t n) { return new_or_throw(n, kPlain, DIME_CALLER); }
+DIME_NEW_HOOK void* operator new[](size_t n) { return new_or_throw(n, kPlain, DIME_CALLER); }
+DIME_NEW_HOOK void* operator new(size_t n, const nothrow_t&) noexcept { return new_or_null(n, kPlain, DIME_CALLER); }
+DIME_NEW_HOOK void* operator new[](size_t n, const nothrow_t&) noexcept { return new_or_null(n, kPlain, DIME_CALLER); }
+DIME_NEW_HOOK void* operator new(size_t n, align_t a) { return new_or_throw(n, size_t(a), DIME_CALLER); }
+DIME_NEW_HOOK void* operator new[](size_t n, align_t a) { return new_or_throw(n, size_t(a), DIME_CALLER); }
+DIME_NEW_HOOK void* operator new(size_t n, align_t a, const nothrow_t&) noexcept {
+    return new_or_null(n, size_t(a), DIME_CALLER);
+}
+DIME_NEW_HOOK void* operator new[](size_t n, align_t a, const nothrow_t&) noexcept {
+    return new_or_null(n, size_t(a), DIME_CALLER);
+}
+DIME_NEW_HOOK void operator delete(void* p) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, size_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, size_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, const nothrow_t&) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, const nothrow_t&) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, align_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, align_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, size_t, align_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, size_t, align_t) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p, align_t, const nothrow_t&) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete[](void* p, align_t, const nothrow_t&) noexcept { free(p); }
+
+// ---- include/dime.h, behind libdime_api's dime_* functions (found with dlsym) ------------------
+// `caller` is the return address of the program's call to dime_*, for placement rules.
+
+namespace {
+
+// Explicit placement: the heap of tier `tier` (nullptr = as the placement rules say), or nullptr
+// for glibc (emulation off, or this thread may not allocate). *unknown is set for a bad name.
+dime::EmulatedHeap* heap_for_tier(const char* tier, size_t n, const void* caller, bool* unknown) {
+    *unknown = false;
+    if (g_heap.load(std::memory_order_acquire) == nullptr) return nullptr;
+    int t = -1;
+    if (tier != nullptr) {
+        t = g_placement->tier_named(tier);
+        if (t < 0) {
+            *unknown = true;
+            return nullptr;
+        }
+    }
+    if (!thread_may_allocate()) return nullptr;
+    return t >= 0 ? g_heaps[t] : g_heaps[g_placement->choose(n, caller)];
+}
+
+}  // namespace
+
+DIME_HOOK void* dime_preload_malloc(size_t n, const char* tier, const void* caller) {
+    bool unknown = false;
+    dime::EmulatedHeap* h = heap_for_tier(tier, n, caller, &unknown);
+    if (unknown) {
+        errno = EINVAL;
+        return nullptr;
+    }
+    return h ? h->malloc(n) : __libc_malloc(n);
+}
+
+DIME_HOOK void* dime_preload_calloc(size_t count, size_t n, const char* tier, const void* caller) {
+    bool unknown = false;
+    dime::EmulatedHeap* h = heap_for_tier(tier, total_size(count, n), caller, &unknown);
+    if (unknown) {
+        errno = EINVAL;
+        return nullptr;
+    }
+    return h ? h->calloc(count, n) : __libc_calloc(count, n);
+}
+
+DIME_HOOK void dime_preload_free(void* p) { free(p); }
+
+DIME_HOOK const char* dime_preload_tier_of(const void* p) {
+    if (p == nullptr || g_heap.load(std::memory_order_acquire) == nullptr) return nullptr;
+    return g_placement->tier_name(g_engine->tier_of(p));  // nullptr for -1 (not in any tier)
+}
+
+// Emulation on: the heaps are up and the engine emulates (not DIME_DISABLE's plain memory).
+DIME_HOOK int dime_preload_active(void) {
+    return g_heap.load(std::memory_order_acquire) != nullptr && g_engine->emulating();
 }

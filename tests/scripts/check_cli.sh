@@ -232,7 +232,9 @@ help)
     done
     # Every setting, with its default, from the same table as the parser.
     "$dime" check-config /dev/null | grep -v '^#' | while IFS=': ' read -r key value; do
-        [ "$value" = '""' ] || grep -qF -- "  $key [$value]" help-run.txt || echo "$key" >>missing-settings
+        [ "$value" = '""' ] && continue
+        value=${value#\"} value=${value%\"}  # text settings are quoted in YAML, not in the help
+        grep -qF -- "  $key [$value]" help-run.txt || echo "$key" >>missing-settings
     done
     if [ -s missing-settings ]; then fail "dime run --help lacks settings (or their defaults): $(tr '\n' ' ' <missing-settings)"; else pass "every setting and its default in dime run --help"; fi
     run_dime out err check-config --help

@@ -1,0 +1,39 @@
+/* dime.h — DiME's C API for explicit placement: allocate in a named tier, ask where a block
+ * lives, and whether emulation is on. Usable from C and C++. Link with libdime_api (static or
+ * shared); under LD_PRELOAD=libdime.so the calls reach the emulator, without it they fall back to
+ * plain malloc/calloc/free. Reference: docs/api.md. */
+#ifndef DIME_H
+#define DIME_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Allocates `size` bytes in tier `tier` (a name from the configuration's tiers:, or "remote").
+ * tier == NULL: where the placement rules (or default_tier) put a malloc() from the same call
+ * site. Returns NULL with errno = EINVAL for a tier name the configuration does not declare, or
+ * NULL with errno = ENOMEM when the tier's heap is full. Without emulation: malloc(size), and
+ * every tier name is accepted. Free the block with dime_free() or free(). */
+void* dime_malloc(size_t size, const char* tier);
+
+/* As dime_malloc for count * size zeroed bytes; NULL with errno = ENOMEM if the product overflows. */
+void* dime_calloc(size_t count, size_t size, const char* tier);
+
+/* Frees a block from dime_malloc, dime_calloc or the malloc family (NULL is ignored); the same as free(). */
+void dime_free(void* p);
+
+/* The name of the tier whose memory holds `p` (any address inside a block), or NULL if `p` is
+ * not in emulated memory (glibc's heap, stack, static data) or emulation is off. The string is
+ * owned by DiME and lives as long as the process. */
+const char* dime_tier_of(const void* p);
+
+/* 1 if this process runs under DiME's emulation (libdime.so preloaded and started), else 0. */
+int dime_active(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DIME_H */
