@@ -1,0 +1,134 @@
+// simulate.cpp — the policy lab's replay loop (the engine's calling sequence without the
+// memory), Belady's OPT with a lazy max-heap on next use, and exact LRU with a linked list.
+// Offline, single-threaded.
+#include "simulate.h"
+
+#include <limits>
+#include <queue>
+#include <utility>
+
+namespace dime::lab {
+
+bool simulate(ReplacementPolicy& policy, const Trace& trace, uint64_t capacity, SimResult* result,
+              std::string* error, std::vector<PageId>* victims) {
+    const std::string who = std::string("policy '") + policy.name() + "'";
+    if (capacity == 0) {
+        *error = "the pool must hold at least one page";
+        return false;
+    }
+    if (!policy.init(trace.distinct_pages ? trace.distinct_pages : 1)) {
+        *error = who + ": init failed";
+        return false;
+    }
+    policy.on_capacity(capacity);
+    const bool wants_access = policy.wants_access();
+    std::vector<uint8_t> local(trace.distinct_pages, 0);
+    uint64_t resident = 0;
+    SimResult r;
+    for (PageId p : trace.accesses) {
+        ++r.accesses;
+        if (local[p]) {
+            if (wants_access) policy.on_access(p);
+            continue;
+        }
+        ++r.faults;
+        // The engine reserves a slot for the page being fetched, evicts while occupancy
+        // (resident + reserved) exceeds the capacity, and admits the page when it arrives.
+        while (resident + 1 > capacity) {
+            const PageId v = policy.pick_victim();
+            if (v == kNoPage) {
+                *error = who + " named no victim while " + std::to_string(resident) + " pages were local";
+                return false;
+            }
+            if (v >= local.size() || !local[v]) {
+                *error = who + " named page " + std::to_string(v) + " as victim, which is not local";
+                return false;
+            }
+            local[v] = 0;
+            --resident;
+            if (victims) victims->push_back(v);
+        }
+        policy.on_admit(p);
+        local[p] = 1;
+        ++resident;
+    }
+    *result = r;
+    return true;
+}
+
+uint64_t opt_faults(const Trace& trace, uint64_t capacity) {
+    const size_t n = trace.accesses.size();
+    constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+    // next_use[i]: the position of the next access to the page accessed at i.
+    std::vector<uint64_t> next_use(n), last(trace.distinct_pages, kNever);
+    for (size_t i = n; i-- > 0;) {
+        const PageId p = trace.accesses[i];
+        next_use[i] = last[p];
+        last[p] = i;
+    }
+    // Max-heap of (next use, page); an entry is stale once the page left or was used again.
+    std::priority_queue<std::pair<uint64_t, PageId>> heap;
+    std::vector<uint64_t> current(trace.distinct_pages, 0);
+    std::vector<uint8_t> local(trace.distinct_pages, 0);
+    uint64_t resident = 0, faults = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const PageId p = trace.accesses[i];
+        if (!local[p]) {
+            ++faults;
+            if (resident >= capacity) {
+                for (;;) {
+                    auto [when, q] = heap.top();
+                    heap.pop();
+                    if (local[q] && current[q] == when) {
+                        local[q] = 0;
+                        --resident;
+                        break;
+                    }
+                }
+            }
+            local[p] = 1;
+            ++resident;
+        }
+        current[p] = next_use[i];
+        heap.emplace(next_use[i], p);
+    }
+    return faults;
+}
+
+uint64_t lru_faults(const Trace& trace, uint64_t capacity) {
+    // A doubly linked list over dense page numbers: front = least recently used.
+    const PageId none = kNoPage;
+    std::vector<PageId> prev(trace.distinct_pages, none), next(trace.distinct_pages, none);
+    std::vector<uint8_t> local(trace.distinct_pages, 0);
+    PageId head = none, tail = none;
+    auto unlink = [&](PageId p) {
+        (prev[p] != none ? next[prev[p]] : head) = next[p];
+        (next[p] != none ? prev[next[p]] : tail) = prev[p];
+    };
+    auto push_back = [&](PageId p) {
+        prev[p] = tail;
+        next[p] = none;
+        (tail != none ? next[tail] : head) = p;
+        tail = p;
+    };
+    uint64_t resident = 0, faults = 0;
+    for (PageId p : trace.accesses) {
+        if (local[p]) {
+            unlink(p);
+        } else {
+            ++faults;
+            if (resident >= capacity) {
+                const PageId lru = head;
+                unlink(lru);
+                local[lru] = 0;
+                --resident;
+            }
+            local[p] = 1;
+            ++resident;
+        }
+        push_back(p);
+    }
+    return faults;
+}
+
+}  // namespace dime::lab
