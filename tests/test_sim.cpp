@@ -242,3 +242,38 @@ TEST_CASE("trace format: decimal pages, hex addresses, comments, r/w, page size"
     CHECK(refused("99999999999999999999999\n") == "t.txt:1: '99999999999999999999999' is too large");
     CHECK(refused("1\n", 6000) == "page size 6000 is not a power of two of at least 4096");
 }
+
+TEST_CASE("without access information, clock, lru2q and arc replace exactly like FIFO", "[sim]") {
+    // What the engine does until access tracking reports hits: CLOCK sees no referenced bit,
+    // lru2q's active list stays empty (so no refault qualifies), and ARC's T1 fills the pool,
+    // which leaves B1 no room, so no ghost hit ever happens.
+    uint64_t x = 7;
+    for (int round = 0; round < 20; ++round) {
+        std::vector<uint64_t> refs;
+        for (int i = 0; i < 2000; ++i) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            refs.push_back((x >> 33) % (20 + round * 5));
+        }
+        const Trace t = make_trace(refs);
+        for (uint64_t cap : {4u, 10u, 30u}) {
+            std::vector<PageId> fifo_victims;
+            dime::lab::SimResult fifo_result;
+            std::string error;
+            auto fifo = dime::make_policy("fifo");
+            REQUIRE(dime::lab::simulate(*fifo, t, cap, &fifo_result, &error, &fifo_victims));
+            for (const char* name : {"clock", "lru2q", "arc"}) {
+                INFO(name << " round " << round << " capacity " << cap);
+                auto p = dime::make_policy(name);
+                std::vector<PageId> victims;
+                dime::lab::SimResult r;
+                REQUIRE(dime::lab::simulate(*p, t, cap, &r, &error, &victims, 0.0));
+                CHECK(victims == fifo_victims);
+                // With every hit reported they differ from FIFO on such traces.
+                auto q = dime::make_policy(name);
+                std::vector<PageId> informed;
+                REQUIRE(dime::lab::simulate(*q, t, cap, &r, &error, &informed, 1.0));
+                if (round == 0 && cap == 10) CHECK(informed != fifo_victims);
+            }
+        }
+    }
+}

@@ -23,6 +23,8 @@ endfunction()
 expect_json("--policy;fifo;--local-pages;3"
   "\"accesses\":12,\"distinct_pages\":5,\"faults\":9,\"hit_ratio\":0.250000,\"opt_faults\":7,\"opt_hit_ratio\":0.416667,\"lru_faults\":10,")
 expect_json("--policy;fifo;--local-pages;4" "\"faults\":10,.*\"opt_faults\":6,.*\"lru_faults\":8,")
+# Without access information ARC replaces like FIFO (see test_sim.cpp).
+expect_json("--policy;arc;--local-pages;3;--access-fraction;0" "\"policy\":\"arc\",.*\"access_fraction\":0,.*\"faults\":9,")
 expect_json("--policy=plugin;--policy-plugin=${LIFO};--local-pages=3" "\"policy\":\"lifo\",.*\"faults\":8,")
 # 16 KiB pages hold four 4 KiB pages: 1..3 are page 0, 4 and 5 page 1, so the string becomes
 # 0 0 0 1 0 0 1 0 0 0 1 1 and a one-page pool faults on the first access and on each of the 5 changes.
@@ -54,3 +56,4 @@ expect_refusal("unknown policy 'lru'" --trace ${belady} --local-pages 3 --policy
 expect_refusal("--page-size: '3000'" --trace ${belady} --local-pages 3 --page-size 3000)
 expect_refusal("policy_plugin: cannot load '/nonexistent.so'" --trace ${belady} --local-pages 3 --policy plugin --policy-plugin /nonexistent.so)
 expect_refusal("unknown option '--frobnicate'" --frobnicate)
+expect_refusal("--access-fraction: '1.5'" --trace ${belady} --local-pages 3 --access-fraction 1.5)

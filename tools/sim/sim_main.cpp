@@ -3,6 +3,7 @@
 #include "sim_main.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -30,9 +31,12 @@ constexpr const char* kHelp =
     "  --local-pages N      pages the local pool holds (required, at least 1)\n"
     "  --page-size S        the simulated page in bytes: 4096 (default) up to 2MiB, a power\n"
     "                       of two; K/KiB and M/MiB suffixes accepted\n"
+    "  --access-fraction F  report each hit to the policy with probability F (0 to 1,\n"
+    "                       default 1): a simple model of sampled access tracking; 0 is the\n"
+    "                       engine without access tracking\n"
     "  --json               print one JSON object: trace, policy, local_pages, page_size,\n"
-    "                       accesses, distinct_pages, faults, hit_ratio, opt_faults,\n"
-    "                       opt_hit_ratio, lru_faults, lru_hit_ratio\n"
+    "                       access_fraction, accesses, distinct_pages, faults, hit_ratio,\n"
+    "                       opt_faults, opt_hit_ratio, lru_faults, lru_hit_ratio\n"
     "  -h, --help           this text\n"
     "\n"
     "Faults include first accesses. Exit status: 0 done, 2 bad command line or trace,\n"
@@ -75,7 +79,8 @@ bool parse_bytes(std::string_view text, uint64_t* out) {
 const char* sim_help() { return kHelp; }
 
 int sim_main(int argc, char** argv) {
-    std::string trace_path, policy_name = "fifo", plugin_path, local_pages_text, page_size_text = "4096";
+    std::string trace_path, policy_name = "fifo", plugin_path, local_pages_text, page_size_text = "4096",
+                fraction_text = "1";
     bool json = false, have_pages = false;
     const std::string try_help = "; try 'dime sim --help'";
     for (int i = 1; i < argc; ++i) {
@@ -95,6 +100,7 @@ int sim_main(int argc, char** argv) {
         else if (name == "--policy-plugin") target = &plugin_path;
         else if (name == "--local-pages") target = &local_pages_text, have_pages = true;
         else if (name == "--page-size") target = &page_size_text;
+        else if (name == "--access-fraction") target = &fraction_text;
         else return bad("unknown option '" + std::string(arg) + "'" + try_help);
         if (name.size() < arg.size()) {
             *target = std::string(arg.substr(name.size() + 1));
@@ -111,6 +117,13 @@ int sim_main(int argc, char** argv) {
     if (!parse_bytes(page_size_text, &page_size) || page_size < 4096 || page_size > (2u << 20) ||
         (page_size & (page_size - 1)) != 0)
         return bad("--page-size: '" + page_size_text + "' is not a power of two from 4096 to 2MiB");
+    double fraction = 1;
+    {
+        char* end = nullptr;
+        fraction = std::strtod(fraction_text.c_str(), &end);
+        if (fraction_text.empty() || *end || !(fraction >= 0 && fraction <= 1))
+            return bad("--access-fraction: '" + fraction_text + "' is not a number from 0 to 1");
+    }
     std::string error;
     auto policy = make_policy_for(policy_name, plugin_path, &error);
     if (!policy) return bad("--policy: " + error);
@@ -119,7 +132,7 @@ int sim_main(int argc, char** argv) {
     if (!read_trace_file(trace_path, page_size, &trace, &error)) return bad("--trace: " + error);
 
     SimResult result;
-    if (!simulate(*policy, trace, pages, &result, &error)) {
+    if (!simulate(*policy, trace, pages, &result, &error, nullptr, fraction)) {
         std::fflush(stdout);
         std::fputs(("dime: " + error + "\n").c_str(), stderr);
         return 1;
@@ -138,10 +151,11 @@ int sim_main(int argc, char** argv) {
             escaped += c;
         }
         fmt::print(
-            "{{\"trace\":\"{}\",\"policy\":\"{}\",\"local_pages\":{},\"page_size\":{},\"accesses\":{},"
+            "{{\"trace\":\"{}\",\"policy\":\"{}\",\"local_pages\":{},\"page_size\":{},\"access_fraction\":{},"
+            "\"accesses\":{},"
             "\"distinct_pages\":{},\"faults\":{},\"hit_ratio\":{:.6f},\"opt_faults\":{},\"opt_hit_ratio\":{:.6f},"
             "\"lru_faults\":{},\"lru_hit_ratio\":{:.6f}}}\n",
-            escaped, policy->name(), pages, page_size, n, trace.distinct_pages, result.faults, result.hit_ratio(), opt,
+            escaped, policy->name(), pages, page_size, fraction, n, trace.distinct_pages, result.faults, result.hit_ratio(), opt,
             ratio(opt), lru, ratio(lru));
         return 0;
     }

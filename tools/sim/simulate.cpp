@@ -10,7 +10,7 @@
 namespace dime::lab {
 
 bool simulate(ReplacementPolicy& policy, const Trace& trace, uint64_t capacity, SimResult* result,
-              std::string* error, std::vector<PageId>* victims) {
+              std::string* error, std::vector<PageId>* victims, double access_fraction) {
     const std::string who = std::string("policy '") + policy.name() + "'";
     if (capacity == 0) {
         *error = "the pool must hold at least one page";
@@ -21,14 +21,24 @@ bool simulate(ReplacementPolicy& policy, const Trace& trace, uint64_t capacity, 
         return false;
     }
     policy.on_capacity(capacity);
-    const bool wants_access = policy.wants_access();
+    const bool wants_access = policy.wants_access() && access_fraction > 0;
+    // Hits are reported when a 64-bit random number falls below this threshold.
+    const bool report_all = access_fraction >= 1;
+    const auto threshold = static_cast<uint64_t>(access_fraction * 18446744073709551616.0);
+    uint64_t rng = 0x243f6a8885a308d3ull;
+    auto sampled = [&] {
+        uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return (z ^ (z >> 31)) < threshold;
+    };
     std::vector<uint8_t> local(trace.distinct_pages, 0);
     uint64_t resident = 0;
     SimResult r;
     for (PageId p : trace.accesses) {
         ++r.accesses;
         if (local[p]) {
-            if (wants_access) policy.on_access(p);
+            if (wants_access && (report_all || sampled())) policy.on_access(p);
             continue;
         }
         ++r.faults;

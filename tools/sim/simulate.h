@@ -21,10 +21,12 @@ struct SimResult {
 // `capacity` pages: init(distinct pages) and on_capacity(capacity) first; then per access, a
 // hit calls on_access if the policy wants_access(), a miss calls pick_victim() while the pool
 // is full and then on_admit(). If `victims` is given, every victim is appended to it (dense
-// page numbers). Returns false with *error if the policy misbehaves (no victim while pages are
-// local, a victim that is not local) or cannot init.
+// page numbers). `access_fraction` < 1 reports each hit to on_access only with that
+// probability (independently, from a fixed-seed generator): a simple model of sampled access
+// tracking; 0 is the engine without access tracking. Returns false with *error if the policy
+// misbehaves (no victim while pages are local, a victim that is not local) or cannot init.
 bool simulate(ReplacementPolicy& policy, const Trace& trace, uint64_t capacity, SimResult* result,
-              std::string* error, std::vector<PageId>* victims = nullptr);
+              std::string* error, std::vector<PageId>* victims = nullptr, double access_fraction = 1.0);
 
 // Faults of Belady's optimal replacement (evict the page used again furthest in the future),
 // with demand paging: every missed page is admitted.
