@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "local_pool.h"
 #include "policies/arc.h"
 #include "policies/clock.h"
 #include "policies/fifo.h"
@@ -24,6 +25,7 @@
 #include "policies/plugin.h"
 #include "policies/policy.h"
 #include "policies/random.h"
+#include "stats.h"
 #include "uffd.h"
 
 using dime::kNoPage;
@@ -278,6 +280,45 @@ TEST_CASE("every policy returns only local pages, each once, and honours on_forg
             local[v] = 0;
         }
     }
+}
+
+TEST_CASE("LocalPool tells the policy its capacity at init and after each change", "[policies]") {
+    struct Recorder final : dime::ReplacementPolicy {
+        std::vector<uint64_t>* capacities;
+        std::vector<PageId>* accessed;
+        dime::FifoPolicy fifo;
+        const char* name() const override { return "recorder"; }
+        bool init(size_t n) override { return fifo.init(n); }
+        void on_admit(PageId p) override { fifo.on_admit(p); }
+        void on_forget(PageId p) override { fifo.on_forget(p); }
+        PageId pick_victim() override { return fifo.pick_victim(); }
+        bool wants_access() const override { return true; }
+        void on_access(PageId p) override { accessed->push_back(p); }
+        void on_capacity(uint64_t c) override { capacities->push_back(c); }
+    };
+    std::vector<uint64_t> capacities;
+    std::vector<PageId> accessed;
+    auto policy = std::make_unique<Recorder>();
+    policy->capacities = &capacities;
+    policy->accessed = &accessed;
+    dime::Stats stats;
+    dime::LocalPool pool(std::move(policy), 100, stats);
+    REQUIRE(pool.init(kMaxPages));
+    CHECK(pool.policy_wants_access());
+    CHECK(capacities == std::vector<uint64_t>{100});
+    pool.admit(1);
+    pool.admit(2);
+    pool.set_capacity(1);  // as from another thread: heard at the next admit or eviction
+    CHECK(capacities.size() == 1);
+    CHECK(pool.evict_one() == 1);
+    CHECK(capacities == std::vector<uint64_t>{100, 1});
+    pool.admit(3);  // unchanged: not told again
+    pool.set_capacity(50);
+    pool.admit(4);
+    CHECK(capacities == std::vector<uint64_t>{100, 1, 50});
+    pool.access(3);
+    CHECK(accessed == Pages{3});
+    CHECK(pool.resident() == 3);
 }
 
 // ---- plugins ----------------------------------------------------------------------------------

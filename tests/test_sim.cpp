@@ -277,3 +277,36 @@ TEST_CASE("without access information, clock, lru2q and arc replace exactly like
         }
     }
 }
+
+TEST_CASE("evict_batch: the simulator evicts ahead of need as the engine does", "[sim]") {
+    // 64 pages, then page 0 again, with a 64-page pool. Exact eviction: everything fits, 64 faults.
+    std::vector<uint64_t> refs;
+    for (uint64_t p = 0; p < 64; ++p) refs.push_back(p);
+    refs.push_back(0);
+    const Trace t = make_trace(refs);
+    auto run = [&](uint64_t batch, std::vector<PageId>* victims) {
+        auto fifo = dime::make_policy("fifo");
+        dime::lab::SimOptions o;
+        o.capacity = 64;
+        o.evict_batch = batch;
+        o.victims = victims;
+        dime::lab::SimResult r;
+        std::string error;
+        REQUIRE(dime::lab::simulate(*fifo, t, o, &r, &error));
+        return r.faults;
+    };
+    std::vector<PageId> victims;
+    CHECK(run(1, &victims) == 64);
+    CHECK(victims.empty());
+    // Batches of 2 (64 / 32): once page 63 fills the pool, the idle handler evicts 0 and 1, so
+    // the second access to 0 faults; the pool then holds 63 pages, not full: no more eviction.
+    CHECK(run(2, &victims) == 65);
+    CHECK(victims == std::vector<PageId>{0, 1});
+    // The batch is capped at capacity / 32, as in the engine: 16 becomes 2 here.
+    victims.clear();
+    CHECK(run(16, &victims) == 65);
+    CHECK(victims == std::vector<PageId>{0, 1});
+    CHECK(dime::lab::engine_batch(16, 1000) == 16);
+    CHECK(dime::lab::engine_batch(16, 10) == 1);
+    CHECK(dime::lab::engine_batch(999, 1 << 20) == 256);
+}

@@ -56,4 +56,5 @@ expect_refusal("unknown policy 'lru'" --trace ${belady} --local-pages 3 --policy
 expect_refusal("--page-size: '3000'" --trace ${belady} --local-pages 3 --page-size 3000)
 expect_refusal("policy_plugin: cannot load '/nonexistent.so'" --trace ${belady} --local-pages 3 --policy plugin --policy-plugin /nonexistent.so)
 expect_refusal("unknown option '--frobnicate'" --frobnicate)
+expect_refusal("--evict-batch: '0'" --trace ${belady} --local-pages 3 --evict-batch 0)
 expect_refusal("--access-fraction: '1.5'" --trace ${belady} --local-pages 3 --access-fraction 1.5)

@@ -18,7 +18,8 @@ namespace dime::lab {
 namespace {
 
 constexpr const char* kHelp =
-    "usage: dime sim --trace FILE --policy NAME --local-pages N [--page-size S] [--json]\n"
+    "usage: dime sim --trace FILE --policy NAME --local-pages N [--page-size S]\n"
+    "                [--access-fraction F] [--evict-batch B] [--json]\n"
     "\n"
     "Replays a page-access trace through a replacement policy, driving it exactly as the\n"
     "engine does (on_admit on a miss, pick_victim while the pool is full, on_access on a hit),\n"
@@ -34,9 +35,12 @@ constexpr const char* kHelp =
     "  --access-fraction F  report each hit to the policy with probability F (0 to 1,\n"
     "                       default 1): a simple model of sampled access tracking; 0 is the\n"
     "                       engine without access tracking\n"
+    "  --evict-batch B      the engine's evict_batch (default 1: exactly one page per miss);\n"
+    "                       larger values evict as the engine does with idle time between\n"
+    "                       faults: at least a batch when full, and a batch ahead of need\n"
     "  --json               print one JSON object: trace, policy, local_pages, page_size,\n"
-    "                       access_fraction, accesses, distinct_pages, faults, hit_ratio,\n"
-    "                       opt_faults, opt_hit_ratio, lru_faults, lru_hit_ratio\n"
+    "                       access_fraction, evict_batch, accesses, distinct_pages, faults,\n"
+    "                       hit_ratio, opt_faults, opt_hit_ratio, lru_faults, lru_hit_ratio\n"
     "  -h, --help           this text\n"
     "\n"
     "Faults include first accesses. Exit status: 0 done, 2 bad command line or trace,\n"
@@ -80,7 +84,7 @@ const char* sim_help() { return kHelp; }
 
 int sim_main(int argc, char** argv) {
     std::string trace_path, policy_name = "fifo", plugin_path, local_pages_text, page_size_text = "4096",
-                fraction_text = "1";
+                fraction_text = "1", batch_text = "1";
     bool json = false, have_pages = false;
     const std::string try_help = "; try 'dime sim --help'";
     for (int i = 1; i < argc; ++i) {
@@ -101,6 +105,7 @@ int sim_main(int argc, char** argv) {
         else if (name == "--local-pages") target = &local_pages_text, have_pages = true;
         else if (name == "--page-size") target = &page_size_text;
         else if (name == "--access-fraction") target = &fraction_text;
+        else if (name == "--evict-batch") target = &batch_text;
         else return bad("unknown option '" + std::string(arg) + "'" + try_help);
         if (name.size() < arg.size()) {
             *target = std::string(arg.substr(name.size() + 1));
@@ -124,6 +129,9 @@ int sim_main(int argc, char** argv) {
         if (fraction_text.empty() || *end || !(fraction >= 0 && fraction <= 1))
             return bad("--access-fraction: '" + fraction_text + "' is not a number from 0 to 1");
     }
+    uint64_t batch = 1;
+    if (!parse_count(batch_text, &batch) || batch == 0 || batch > 256)
+        return bad("--evict-batch: '" + batch_text + "' is not a count from 1 to 256");
     std::string error;
     auto policy = make_policy_for(policy_name, plugin_path, &error);
     if (!policy) return bad("--policy: " + error);
@@ -132,7 +140,11 @@ int sim_main(int argc, char** argv) {
     if (!read_trace_file(trace_path, page_size, &trace, &error)) return bad("--trace: " + error);
 
     SimResult result;
-    if (!simulate(*policy, trace, pages, &result, &error, nullptr, fraction)) {
+    SimOptions options;
+    options.capacity = pages;
+    options.access_fraction = fraction;
+    options.evict_batch = batch;
+    if (!simulate(*policy, trace, options, &result, &error)) {
         std::fflush(stdout);
         std::fputs(("dime: " + error + "\n").c_str(), stderr);
         return 1;
@@ -151,11 +163,11 @@ int sim_main(int argc, char** argv) {
             escaped += c;
         }
         fmt::print(
-            "{{\"trace\":\"{}\",\"policy\":\"{}\",\"local_pages\":{},\"page_size\":{},\"access_fraction\":{},"
+            "{{\"trace\":\"{}\",\"policy\":\"{}\",\"local_pages\":{},\"page_size\":{},\"access_fraction\":{},\"evict_batch\":{},"
             "\"accesses\":{},"
             "\"distinct_pages\":{},\"faults\":{},\"hit_ratio\":{:.6f},\"opt_faults\":{},\"opt_hit_ratio\":{:.6f},"
             "\"lru_faults\":{},\"lru_hit_ratio\":{:.6f}}}\n",
-            escaped, policy->name(), pages, page_size, fraction, n, trace.distinct_pages, result.faults, result.hit_ratio(), opt,
+            escaped, policy->name(), pages, page_size, fraction, engine_batch(batch, pages), n, trace.distinct_pages, result.faults, result.hit_ratio(), opt,
             ratio(opt), lru, ratio(lru));
         return 0;
     }

@@ -3,15 +3,22 @@
 // Offline, single-threaded.
 #include "simulate.h"
 
+#include <algorithm>
 #include <limits>
 #include <queue>
 #include <utility>
 
 namespace dime::lab {
 
-bool simulate(ReplacementPolicy& policy, const Trace& trace, uint64_t capacity, SimResult* result,
-              std::string* error, std::vector<PageId>* victims, double access_fraction) {
+uint64_t engine_batch(uint64_t evict_batch, uint64_t capacity) {
+    constexpr uint64_t kMaxBatch = 256;  // options.def's bound on evict_batch
+    return std::max<uint64_t>(std::min({evict_batch, std::max<uint64_t>(capacity / 32, 1), kMaxBatch}), 1);
+}
+
+bool simulate(ReplacementPolicy& policy, const Trace& trace, const SimOptions& options, SimResult* result,
+              std::string* error) {
     const std::string who = std::string("policy '") + policy.name() + "'";
+    const uint64_t capacity = options.capacity;
     if (capacity == 0) {
         *error = "the pool must hold at least one page";
         return false;
@@ -21,10 +28,11 @@ bool simulate(ReplacementPolicy& policy, const Trace& trace, uint64_t capacity, 
         return false;
     }
     policy.on_capacity(capacity);
-    const bool wants_access = policy.wants_access() && access_fraction > 0;
+    const uint64_t batch = engine_batch(options.evict_batch, capacity);
+    const bool wants_access = policy.wants_access() && options.access_fraction > 0;
     // Hits are reported when a 64-bit random number falls below this threshold.
-    const bool report_all = access_fraction >= 1;
-    const auto threshold = static_cast<uint64_t>(access_fraction * 18446744073709551616.0);
+    const bool report_all = options.access_fraction >= 1;
+    const auto threshold = static_cast<uint64_t>(options.access_fraction * 18446744073709551616.0);
     uint64_t rng = 0x243f6a8885a308d3ull;
     auto sampled = [&] {
         uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
@@ -34,17 +42,8 @@ bool simulate(ReplacementPolicy& policy, const Trace& trace, uint64_t capacity, 
     };
     std::vector<uint8_t> local(trace.distinct_pages, 0);
     uint64_t resident = 0;
-    SimResult r;
-    for (PageId p : trace.accesses) {
-        ++r.accesses;
-        if (local[p]) {
-            if (wants_access && (report_all || sampled())) policy.on_access(p);
-            continue;
-        }
-        ++r.faults;
-        // The engine reserves a slot for the page being fetched, evicts while occupancy
-        // (resident + reserved) exceeds the capacity, and admits the page when it arrives.
-        while (resident + 1 > capacity) {
+    auto evict = [&](uint64_t n) {
+        for (; n > 0; --n) {
             const PageId v = policy.pick_victim();
             if (v == kNoPage) {
                 *error = who + " named no victim while " + std::to_string(resident) + " pages were local";
@@ -56,14 +55,40 @@ bool simulate(ReplacementPolicy& policy, const Trace& trace, uint64_t capacity, 
             }
             local[v] = 0;
             --resident;
-            if (victims) victims->push_back(v);
+            if (options.victims) options.victims->push_back(v);
         }
+        return true;
+    };
+    SimResult r;
+    for (PageId p : trace.accesses) {
+        ++r.accesses;
+        if (local[p]) {
+            if (wants_access && (report_all || sampled())) policy.on_access(p);
+            continue;
+        }
+        ++r.faults;
+        // The engine reserves a slot for the page being fetched and, if occupancy (resident +
+        // reserved) exceeds the capacity, evicts the excess but at least a batch
+        // (evict_to_capacity); the page is admitted when its fetch completes.
+        if (resident + 1 > capacity && !evict(std::max(resident + 1 - capacity, batch))) return false;
         policy.on_admit(p);
         local[p] = 1;
         ++resident;
+        // Then the handler is idle until the next fault: with batches, a full pool evicts a
+        // batch ahead of need (evict_when_idle).
+        if (batch > 1 && resident >= capacity && !evict(std::max(resident - capacity, batch))) return false;
     }
     *result = r;
     return true;
+}
+
+bool simulate(ReplacementPolicy& policy, const Trace& trace, uint64_t capacity, SimResult* result,
+              std::string* error, std::vector<PageId>* victims, double access_fraction) {
+    SimOptions options;
+    options.capacity = capacity;
+    options.victims = victims;
+    options.access_fraction = access_fraction;
+    return simulate(policy, trace, options, result, error);
 }
 
 uint64_t opt_faults(const Trace& trace, uint64_t capacity) {
