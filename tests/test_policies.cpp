@@ -103,6 +103,21 @@ TEST_CASE("random: a permutation of the local pages, not admission order, seed-d
     CHECK_FALSE(std::is_sorted(a.begin(), a.end()));
     CHECK(a != b);
     CHECK(order(1) == a);  // repeatable
+    // The first victim among 10 pages, over 2000 seeds: each page about 200 times (the
+    // standard deviation is about 13).
+    std::vector<int> first(10, 0);
+    for (uint64_t seed = 1; seed <= 2000; ++seed) {
+        dime::RandomPolicy p(seed);
+        REQUIRE(p.init(kMaxPages));
+        for (PageId x = 0; x < 10; ++x) p.on_admit(x);
+        const PageId v = p.pick_victim();
+        REQUIRE(v < 10);
+        ++first[v];
+    }
+    for (int count : first) {
+        CHECK(count > 140);
+        CHECK(count < 260);
+    }
     // Roughly uniform: the first half of the victims holds about half of the first 99 pages.
     const auto early = std::count_if(a.begin(), a.begin() + 99, [](PageId x) { return x < 100; });
     CHECK(early > 30);
@@ -143,7 +158,12 @@ TEST_CASE("lru2q: second access promotes, victims come from the inactive list", 
     // active list (1, 2) outgrows the inactive one (4): 1 is demoted behind 4. Then 4, 1, 2.
     CHECK(p->pick_victim() == 3);
     CHECK(p->list_of(2) == L::kActive);
-    CHECK(drain(*p) == Pages{4, 1, 2});
+    CHECK(p->active_size() == 2);
+    CHECK(p->inactive_size() == 1);
+    CHECK(p->pick_victim() == 4);  // first the balance: 1 is demoted behind 4
+    CHECK(p->list_of(1) == L::kInactive);
+    CHECK(p->active_size() == 1);
+    CHECK(drain(*p) == Pages{1, 2});
 
     // A scan of pages touched once never displaces an active list that is at most as long as
     // the inactive one (pool of 5: 2 active pages, 3 inactive).
@@ -184,6 +204,16 @@ TEST_CASE("lru2q: a page refaulting within the active list's size is admitted ac
     CHECK(q->list_of(2) == L::kInactive);
     q->on_admit(5);  // evictions since 5 left: 0
     CHECK(q->list_of(5) == L::kActive);
+
+    // The boundary: a refault distance equal to the active list's size still qualifies.
+    auto r = fresh<L>();
+    admit(*r, {1, 2, 3, 4});
+    r->on_access(1);
+    r->on_access(1);  // active: 1; inactive: 2 3 4
+    REQUIRE(r->pick_victim() == 2);
+    REQUIRE(r->pick_victim() == 3);
+    r->on_admit(2);  // evictions since 2 left: 1 = active size
+    CHECK(r->list_of(2) == L::kActive);
 }
 
 TEST_CASE("arc: T1/T2 split, ghost hits move the target, victims follow it", "[policies]") {
@@ -207,6 +237,22 @@ TEST_CASE("arc: T1/T2 split, ghost hits move the target, victims follow it", "[p
     CHECK(p->target_t1() == 0);
     CHECK(p->list_of(1) == A::kT2);
     CHECK(drain(*p) == Pages{2, 1});
+}
+
+TEST_CASE("arc: the victim comes from T1 only while |T1| exceeds the target", "[policies]") {
+    using A = dime::ArcPolicy;
+    auto p = fresh<A>(3);
+    admit(*p, {1, 2});
+    p->on_access(1);
+    p->on_access(2);  // T2: 1 2
+    p->on_admit(3);   // T1: 3
+    CHECK(p->pick_victim() == 3);  // |T1| = 1 > p = 0
+    p->on_admit(3);                // B1 ghost hit: p = 1, T2: 1 2 3
+    CHECK(p->target_t1() == 1);
+    CHECK(p->pick_victim() == 1);  // T1 empty
+    p->on_admit(4);                // T1: 4, |T1| = p = 1
+    CHECK(p->pick_victim() == 2);  // not above the target: T2's oldest leaves, 4 stays
+    CHECK(p->list_of(4) == A::kT1);
 }
 
 TEST_CASE("arc: ghosts stay within c and 2c, and shrink with the capacity", "[policies]") {
