@@ -409,7 +409,7 @@ TEST_CASE("plugin: bad plugins are refused with one line naming the file", "[pol
     CHECK(refused("libc.so.6").find("cannot load 'libc.so.6'") != std::string::npos);
 }
 
-TEST_CASE("plugin: validate() checks the plugin; Engine::start reports the same line", "[policies][plugin][config]") {
+TEST_CASE("plugin: validate() checks the plugin, and Engine::start reports the same line", "[policies][plugin][config]") {
     dime::Config cfg;
     cfg.policy = "plugin";
     CHECK(dime::validate(cfg).error == "policy: 'plugin' needs policy_plugin, the path of the policy's shared object");

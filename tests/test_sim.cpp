@@ -128,7 +128,7 @@ TEST_CASE("OPT, LRU and FIFO on the textbook string 7 0 1 2 0 3 0 4 ... with 3 p
     CHECK(faults_of("fifo", t, 3) == 15);
 }
 
-TEST_CASE("OPT and LRU agree with naive implementations; OPT is a lower bound", "[sim]") {
+TEST_CASE("OPT and LRU agree with naive implementations, and OPT is a lower bound", "[sim]") {
     uint64_t x = 42;
     for (int round = 0; round < 60; ++round) {
         std::vector<uint64_t> refs;
