@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "policies/plugin.h"
+
 namespace dime {
 namespace {
 
@@ -891,6 +893,13 @@ ConfigResult validate(const Config& cfg) {
         if (rule.min_bytes > rule.max_bytes)
             return failure(fmt::format("{}: min_bytes ({}) is larger than max_bytes ({})", where, rule.min_bytes,
                                        rule.max_bytes));
+    }
+    if (cfg.policy == "plugin") {
+        if (cfg.policy_plugin.empty())
+            return failure("policy: 'plugin' needs policy_plugin, the path of the policy's shared object");
+        // Loads the plugin once to check it (entry symbol, ABI version), so that a bad plugin
+        // stops the program here, with exit status 2, rather than in Engine::start.
+        if (std::string why = check_policy_plugin(cfg.policy_plugin); !why.empty()) return failure(why);
     }
     if (cfg.handler_cpu >= 0) {
         long cpus = ::sysconf(_SC_NPROCESSORS_CONF);

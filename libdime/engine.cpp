@@ -71,8 +71,9 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
     e->cfg_ = cfg;
     e->pid_ = getpid();
     set_log_level(cfg.log_level);
-    auto policy = make_policy(cfg.policy);
-    if (!policy) return fail("unknown policy '" + cfg.policy + "' (available: " + policy_names() + ")");
+    std::string policy_error;
+    auto policy = make_policy_for(cfg.policy, cfg.policy_plugin, &policy_error);
+    if (!policy) return fail(policy_error);
 
     e->stats_ = std::make_unique<Stats>();
     e->pages_ = std::make_unique<PageTable>();

@@ -84,6 +84,8 @@ public:
     Totals totals() const;
     // The cost per fault DiME itself adds (calibrated or configured), subtracted from the delay.
     uint64_t overhead_ns() const;
+    // The replacement policy's own name (for a plugin, the name it gives, e.g. "lifo").
+    const char* policy_name() const;
 
     // The report: {"version", "config", "totals", "machine"} as JSON text.
     std::string report_json() const;

@@ -14,7 +14,16 @@ static auto timed(Stats& stats, F&& f) {
     return result;
 }
 
+bool LocalPool::init(size_t max_pages) {
+    if (!policy_->init(max_pages)) return false;
+    wants_access_ = policy_->wants_access();
+    told_capacity_ = capacity();
+    policy_->on_capacity(told_capacity_);
+    return true;
+}
+
 void LocalPool::admit(PageId p) {
+    sync_capacity();
     timed(stats_, [&] { policy_->on_admit(p); return 0; });
     ++resident_;
     stats_.resident_pages.store(resident_, std::memory_order_relaxed);
@@ -27,12 +36,17 @@ void LocalPool::forget(PageId p) {
 }
 
 PageId LocalPool::evict_one() {
+    sync_capacity();
     const PageId victim = timed(stats_, [&] { return policy_->pick_victim(); });
     if (victim != kNoPage) {
         --resident_;
         stats_.resident_pages.store(resident_, std::memory_order_relaxed);
     }
     return victim;
+}
+
+void LocalPool::access(PageId p) {
+    if (wants_access_) timed(stats_, [&] { policy_->on_access(p); return 0; });
 }
 
 }  // namespace dime

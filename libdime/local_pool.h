@@ -1,7 +1,8 @@
 // local_pool.h — the bounded set of pages that are local (mapped in the application's
 // address space). Admission and victim choice go through the replacement policy; the
 // mechanics of moving a victim out belong to the fault handler. Handler thread only, except
-// capacity, which any thread may change (it is read once per fault).
+// capacity, which any thread may change (it is read once per fault); the policy hears of a
+// change (on_capacity) at the next admit or eviction, on the handler thread.
 #pragma once
 
 #include <atomic>
@@ -18,8 +19,11 @@ public:
     LocalPool(std::unique_ptr<ReplacementPolicy> policy, uint64_t capacity, Stats& stats)
         : policy_(std::move(policy)), capacity_(capacity), stats_(stats) {}
 
-    bool init(size_t max_pages) { return policy_->init(max_pages); }
+    // Sizes the policy's metadata and tells it the capacity.
+    bool init(size_t max_pages);
     const char* policy_name() const { return policy_->name(); }
+    // True if the policy uses access information (a sampled hit: access()).
+    bool policy_wants_access() const { return wants_access_; }
 
     // A fetch was scheduled: hold a slot for its page, so room is made while it is in flight.
     void reserve() { ++reserved_; }
@@ -34,13 +38,26 @@ public:
     uint64_t excess() const { return over_capacity() ? occupancy() - capacity() : 0; }
     // Picks the next page to leave and removes it from the pool; kNoPage if the pool is empty.
     PageId evict_one();
+    // Local page p was accessed (a sampled "hit fault"): tells the policy if it wants to know.
+    void access(PageId p);
 
     uint64_t resident() const { return resident_; }
     uint64_t capacity() const { return capacity_.load(std::memory_order_relaxed); }
     void set_capacity(uint64_t pages) { capacity_.store(pages, std::memory_order_relaxed); }
 
 private:
+    // Tells the policy about a capacity change made since it last heard (handler thread).
+    void sync_capacity() {
+        const uint64_t c = capacity();
+        if (c != told_capacity_) {
+            told_capacity_ = c;
+            policy_->on_capacity(c);
+        }
+    }
+
     std::unique_ptr<ReplacementPolicy> policy_;
+    bool wants_access_ = false;
+    uint64_t told_capacity_ = 0;  // the capacity the policy was last given
     std::atomic<uint64_t> capacity_;
     uint64_t resident_ = 0;
     uint64_t reserved_ = 0;  // fetches in flight

@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "fault_handler.h"
+#include "local_pool.h"
 #include "log.h"
 #include "thread_role.h"
 
@@ -45,6 +46,9 @@ std::string human_ns(uint64_t ns) {
 
 }  // namespace
 
+// The policy's own name (a plugin's, e.g. "lifo"); the configured one when there is no pool.
+const char* Engine::policy_name() const { return pool_ ? pool_->policy_name() : cfg_.policy.c_str(); }
+
 std::string Engine::report_json() const {
     InternalScope internal;
     const Totals t = totals();
@@ -56,7 +60,7 @@ std::string Engine::report_json() const {
         "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}},\n  "
         "\"memory\": {}\n}}\n",
         kReportVersion, to_json(cfg_), totals_json(t), emulating() ? "userfaultfd" : "none", pid_, descendant_,
-        cfg_.policy, cfg_.pool_pages(), caps_.move,
+        policy_name(), cfg_.pool_pages(), caps_.move,
         caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns(), memory_json(span_usage()));
 }
 
@@ -89,7 +93,7 @@ void Engine::write_reports() const {
                                "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}{}\n",
                                t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
                                human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50), human_ns(t.fault_ns_p99),
-                               t.resident_pages, cfg_.pool_pages(), cfg_.policy,
+                               t.resident_pages, cfg_.pool_pages(), policy_name(),
                                descendant_ ? fmt::format(" (child process {})", pid_) : std::string())
                        .c_str(),
                    stderr);

@@ -220,7 +220,7 @@ TEST_CASE("booleans, choices, cpus and counts", "[config][units]") {
     CHECK(cfg.first_touch == "local");
     CHECK(set(cfg, "poll_mode=bussy").error ==
           "DIME_OPTIONS: poll_mode: 'bussy' is not one of: busy, block, hybrid (did you mean 'busy'?)");
-    CHECK(set(cfg, "policy=lru").error == "DIME_OPTIONS: policy: 'lru' is not one of: fifo");
+    CHECK(set(cfg, "policy=lru").error == "DIME_OPTIONS: policy: 'lru' is not one of: fifo, random, clock, lru2q, arc, plugin (did you mean 'lru2q'?)");
 
     REQUIRE(set(cfg, "handler_cpu=0").ok);
     CHECK(cfg.handler_cpu == 0);
@@ -359,7 +359,7 @@ TEST_CASE("validate: cross-key checks and bounds of a Config built in code", "[c
 
     cfg = Config{};
     cfg.policy = "lru";
-    CHECK(dime::validate(cfg).error == "policy: 'lru' is not one of: fifo");
+    CHECK(dime::validate(cfg).error == "policy: 'lru' is not one of: fifo, random, clock, lru2q, arc, plugin");
 
     cfg = Config{};
     cfg.handler_cpu = static_cast<int64_t>(::sysconf(_SC_NPROCESSORS_CONF));
