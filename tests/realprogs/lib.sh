@@ -43,7 +43,7 @@ mkdir -p "$RP_WORK"
 cd "$RP_WORK"
 
 # Nothing from the caller's environment may change the runs.
-unset DIME_CONFIG DIME_OPTIONS DIME_REPORT DIME_DISABLE LD_PRELOAD
+unset DIME_CONFIG DIME_OPTIONS DIME_REPORT DIME_DISABLE DIME_ROOT_PID DIME_LOG LD_PRELOAD
 export LC_ALL=C
 
 # rp_env POOL REPORT: the environment prefix (for `env`) of a run under libdime.so.
