@@ -73,6 +73,7 @@ std::string top_help() {
     return fmt::format(
         "usage: dime run [-c FILE] [--set key=value]... [--report FILE] [--] PROGRAM [ARGS...]\n"
         "       dime check-config [--set key=value]... FILE\n"
+        "       dime sim --trace FILE --policy NAME --local-pages N [--json]...\n"
         "       dime --help | --version | help [COMMAND]\n"
         "\n"
         "DiME runs an unmodified Linux program with its heap emulated as disaggregated memory:\n"
@@ -83,6 +84,8 @@ std::string top_help() {
         "  run           run PROGRAM under emulation (see dime run --help)\n"
         "  check-config  validate a configuration file and print the effective settings\n"
         "                (see dime check-config --help)\n"
+        "  sim           replay a page-access trace through a replacement policy, beside\n"
+        "                Belady's OPT and exact LRU (see dime sim --help, docs/policies.md)\n"
         "  help COMMAND  the same as dime COMMAND --help\n"
         "\n"
         "Options:\n"

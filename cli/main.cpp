@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "cli.h"
+#include "sim_main.h"
 
 namespace dime::cli {
 
@@ -70,8 +71,10 @@ int main(int argc, char** argv) {
             fmt::print("{}", run_help());
         else if (topic == "check-config")
             fmt::print("{}", check_config_help());
+        else if (topic == "sim")
+            fmt::print("{}", dime::lab::sim_help());
         else
-            usage_error(fmt::format("no help on '{}': the commands are run and check-config", topic),
+            usage_error(fmt::format("no help on '{}': the commands are run, check-config and sim", topic),
                         "dime --help");
         return 0;
     }
@@ -86,8 +89,9 @@ int main(int argc, char** argv) {
     }
     if (command == "run") return run_main(argc - 1, argv + 1);
     if (command == "check-config") return check_config_main(argc - 1, argv + 1);
+    if (command == "sim") return dime::lab::sim_main(argc - 1, argv + 1);
     if (!command.empty() && command[0] == '-')
         usage_error(fmt::format("unknown option '{}'", command), "dime --help");
-    usage_error(fmt::format("unknown command '{}' (the commands are run and check-config)", command),
+    usage_error(fmt::format("unknown command '{}' (the commands are run, check-config and sim)", command),
                 "dime --help");
 }

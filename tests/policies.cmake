@@ -44,3 +44,10 @@ add_test(NAME sim.cli
     -DTRACES=${CMAKE_CURRENT_SOURCE_DIR}/traces
     -DLIFO=$<TARGET_FILE:policy_plugin_lifo>
     -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_sim.cmake)
+
+# The same simulator as `dime sim` (the CLI's subcommand): Belady's string, 3 pages.
+add_test(NAME sim.dime_subcommand
+  COMMAND $<TARGET_FILE:dime> sim --trace ${CMAKE_CURRENT_SOURCE_DIR}/traces/belady.txt
+    --policy fifo --local-pages 3 --json)
+set_tests_properties(sim.dime_subcommand PROPERTIES
+  PASS_REGULAR_EXPRESSION "\"faults\":9,.*\"opt_faults\":7,.*\"lru_faults\":10,")
