@@ -29,7 +29,7 @@ struct Args {
     size_t sweeps = 16;
     size_t pool = 1024;
     size_t factor = 4;
-    bool probes = true, floor = true, variants = true;
+    bool probes = true, floor = true, variants = true, handlers = true;
     bool verbose = false;
 };
 
@@ -53,13 +53,13 @@ size_t parse_count(const char* flag, const char* value, size_t lo, size_t hi) {
 void usage(FILE* to) {
     std::fprintf(to,
                  "usage: uffd_floor [--quick] [--runs N] [--sweeps N] [--pool PAGES] [--factor K]\n"
-                 "                  [--only probes|floor|variants] [--verbose]\n"
+                 "                  [--only probes|floor|variants|handlers] [--verbose]\n"
                  "  --quick       fewer runs and sweeps (3 runs, 4 sweeps): a smoke run of about a minute\n"
                  "  --runs N      repetitions of every floor configuration; medians are printed (5)\n"
                  "  --sweeps N    timed sweeps over the region per run (16)\n"
                  "  --pool PAGES  the bare pager's local pool (1024 pages)\n"
                  "  --factor K    region = K x pool, so every access faults (4; at least 2)\n"
-                 "  --only S      run one section: probes, floor or variants (all three)\n"
+                 "  --only S      run one section: probes, floor, variants or handlers (all four)\n"
                  "  --verbose     also print every run of every configuration\n");
 }
 
@@ -89,11 +89,12 @@ Args parse_args(int argc, char** argv) {
             a.factor = parse_count("--factor", value(), 2, 64);
         } else if (f == "--only") {
             const std::string s = value();
-            if (s != "probes" && s != "floor" && s != "variants")
-                bad_arg("--only", s.c_str(), "probes, floor or variants");
+            if (s != "probes" && s != "floor" && s != "variants" && s != "handlers")
+                bad_arg("--only", s.c_str(), "probes, floor, variants or handlers");
             a.probes = s == "probes";
             a.floor = s == "floor";
             a.variants = s == "variants";
+            a.handlers = s == "handlers";
         } else if (f == "--verbose") {
             a.verbose = true;
         } else if (f == "--help" || f == "-h") {
@@ -729,6 +730,36 @@ void section_variants(const Args& a) {
     run_variants(vs, a.runs, a.verbose);
 }
 
+// One handler busy-polling, one blocking in poll(), and one blocking handler per CPU, each
+// with the engine's eviction (MOVE out 16 when idle, COPY in); threads unpinned.
+void section_handlers(const Args& a) {
+    struct H {
+        const char* label;
+        bool block;
+        int handlers;
+    };
+    const H list[] = {
+        {"1 handler, busy", false, 1},
+        {"1 handler, blocking", true, 1},
+        {"a blocking handler per CPU", true, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))},
+    };
+    std::vector<Variant> vs;
+    for (int threads : {1, 2})
+        for (const H& h : list) {
+            Variant v;
+            v.cfg = base_config(a);
+            v.cfg.sweep.threads = threads;
+            v.cfg.pager.resolve = Resolve::move_out;
+            v.cfg.pager.evict_batch = 16;
+            v.cfg.pager.evict_when_idle = true;
+            v.cfg.pager.block = h.block;
+            v.cfg.pager.handlers = h.handlers;
+            v.label = std::to_string(threads) + "t " + h.label;
+            vs.push_back(std::move(v));
+        }
+    run_variants(vs, a.runs, a.verbose);
+}
+
 void print_environment(const Args& a) {
     utsname u{};
     uname(&u);
@@ -791,6 +822,10 @@ int main(int argc, char** argv) {
     if (a.variants) {
         std::printf("\n[variants] resolution, eviction batch and timing, idle CPUs; unpinned or all on cpu0\n");
         section_variants(a);
+    }
+    if (a.handlers) {
+        std::printf("\n[handlers] busy vs blocking handler vs a blocking handler per CPU (MOVE out 16 when idle, COPY in)\n");
+        section_handlers(a);
     }
     return 0;
 }

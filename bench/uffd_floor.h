@@ -21,6 +21,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -239,6 +240,10 @@ struct PagerOptions {
                                    // eviction follows the wake-up instead of preceding it
     Resolve resolve = Resolve::move;
     int cpu = -1;            // the handler thread's CPU; negative: unpinned
+    bool block = false;      // wait in poll() (1 ms timeout) instead of spinning on read()
+    int handlers = 1;        // > 1: that many handler threads, thread i pinned to CPU i, sharing
+                             // the pager's state under a spinlock (a handler per CPU: the one
+                             // on the faulting thread's CPU is woken locally and reads first)
 };
 
 // One userfaultfd, one busy-polling handler thread, one region and its backing region.
@@ -290,15 +295,15 @@ public:
         ring_.assign(opt_.pool_pages, 0);
         head_ = tail_ = resident_ = 0;
         stop_.store(false);
-        thread_ = std::thread([this] { loop(); });
+        for (int i = 0; i < std::max(1, opt_.handlers); ++i) threads_.emplace_back([this, i] { loop(i); });
         return true;
     }
 
     void stop() {
-        if (thread_.joinable()) {
-            stop_.store(true);
-            thread_.join();
-        }
+        stop_.store(true);
+        for (auto& t : threads_)
+            if (t.joinable()) t.join();
+        threads_.clear();
         if (fd_ >= 0) {
             close(fd_);  // unregisters everything
             fd_ = -1;
@@ -330,7 +335,7 @@ public:
     // whose thread has already been woken is also counted (the count follows the wake-up).
     void quiesce() const {
         const uint64_t seen = empty_polls_.load(std::memory_order_relaxed);
-        while (thread_.joinable() && empty_polls_.load(std::memory_order_relaxed) < seen + 2) _mm_pause();
+        while (!threads_.empty() && empty_polls_.load(std::memory_order_relaxed) < seen + 2) _mm_pause();
     }
 
 private:
@@ -351,25 +356,41 @@ private:
             first_errno_.store(-rc, std::memory_order_relaxed);
     }
 
-    // Handler thread: busy-poll the descriptor until stopped.
-    void loop() {
-        if (!pin_self(opt_.cpu)) pin_failed_.store(true);
+    void lock() {
+        while (lock_.test_and_set(std::memory_order_acquire)) _mm_pause();
+    }
+    void unlock() { lock_.clear(std::memory_order_release); }
+
+    // Handler thread i: poll the descriptor (spinning, or blocking in poll()) until stopped.
+    void loop(int i) {
+        const int cpu = opt_.handlers > 1 ? i % static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) : opt_.cpu;
+        if (!pin_self(cpu)) pin_failed_.store(true);
         uffd_msg msgs[16];
         while (!stop_.load(std::memory_order_relaxed)) {
+            if (opt_.block) {
+                pollfd p{fd_, POLLIN, 0};
+                poll(&p, 1, 1);
+            }
             const ssize_t n = read(fd_, msgs, sizeof msgs);
             if (n <= 0) {
-                bump(empty_polls_);
+                empty_polls_.fetch_add(1, std::memory_order_relaxed);
                 if (opt_.evict_when_idle && resident_ + opt_.evict_batch > opt_.pool_pages) {
-                    const uint64_t e0 = tsc_begin();
-                    evict();
-                    bump(evict_ticks_, tsc_end() - e0);
+                    lock();
+                    if (resident_ + opt_.evict_batch > opt_.pool_pages) {
+                        const uint64_t e0 = tsc_begin();
+                        evict();
+                        bump(evict_ticks_, tsc_end() - e0);
+                    }
+                    unlock();
                 }
                 continue;
             }
+            lock();
             const uint64_t t0 = tsc_begin();
             for (size_t k = 0; k < static_cast<size_t>(n) / sizeof(uffd_msg); ++k)
                 if (msgs[k].event == UFFD_EVENT_PAGEFAULT) resolve(msgs[k].arg.pagefault.address);
             bump(handler_ticks_, tsc_end() - t0);
+            unlock();
         }
     }
 
@@ -469,7 +490,8 @@ private:
     std::vector<uint8_t> state_;
     std::vector<uint32_t> ring_;
     size_t head_ = 0, tail_ = 0, resident_ = 0;
-    std::thread thread_;
+    std::vector<std::thread> threads_;
+    std::atomic_flag lock_ = ATOMIC_FLAG_INIT;  // handlers only: the state below is theirs
     std::atomic<bool> stop_{false}, pin_failed_{false};
     std::atomic<uint64_t> faults_{0}, first_touch_{0}, duplicates_{0}, eexist_{0}, errors_{0},
         evict_ioctls_{0}, evicted_{0}, empty_polls_{0}, handler_ticks_{0}, evict_ticks_{0}, map_ticks_{0};
