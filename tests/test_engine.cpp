@@ -30,6 +30,7 @@
 #include "engine.h"
 #include "stats.h"
 #include "uffd.h"
+#include "engine_support.h"
 
 namespace {
 
@@ -37,10 +38,7 @@ constexpr size_t kPage = 4096;
 constexpr size_t kWords = kPage / sizeof(uint64_t);
 constexpr uint64_t kZeroVersion = ~0ull;  // "never written": the page must read as zeros
 
-bool uffd_required() {
-    const char* v = std::getenv("DIME_REQUIRE_UFFD");
-    return v && std::strcmp(v, "1") == 0;
-}
+using dime::test::uffd_required;
 
 // A quiet configuration for tests; callers set the knobs they exercise.
 dime::Config test_config() {
@@ -56,21 +54,7 @@ std::unique_ptr<dime::Engine> start_engine(const dime::Config& cfg) {
     INFO("test configuration rejected: " << valid.error);
     REQUIRE(valid.ok);
 
-    std::string error;
-    auto engine = dime::Engine::start(cfg, &error);
-    if (engine) return engine;
-
-    dime::uffd::Capabilities caps;
-    const char* why = nullptr;
-    const int fd = dime::uffd::open_descriptor(&caps, &why);
-    if (fd >= 0) {
-        close(fd);
-        FAIL("Engine::start failed although userfaultfd is available: " << error);
-    }
-    if (uffd_required())
-        FAIL("userfaultfd is not usable here but DIME_REQUIRE_UFFD=1: " << error);
-    WARN("SKIPPED: userfaultfd is not usable on this machine: " << error);
-    return nullptr;
+    return dime::test::start_engine_or_skip(cfg);
 }
 
 // A registered region that is unmapped (through the engine) when the test leaves scope.

@@ -22,16 +22,14 @@
 #include "config.h"
 #include "engine.h"
 #include "uffd.h"
+#include "engine_support.h"
 
 namespace {
 
 constexpr size_t kPage = 4096;
 constexpr uint64_t kPool = 32;  // pages: every test below uses several times more
 
-bool uffd_required() {
-    const char* v = std::getenv("DIME_REQUIRE_UFFD");
-    return v && std::strcmp(v, "1") == 0;
-}
+using dime::test::uffd_required;
 
 // A quick engine: small pool, no delay, no calibration. nullptr only where userfaultfd is forbidden.
 std::unique_ptr<dime::Engine> start(uint64_t pool = kPool) {
@@ -41,18 +39,7 @@ std::unique_ptr<dime::Engine> start(uint64_t pool = kPool) {
     cfg.latency_ns = 0;
     cfg.overhead_ns = 0;
     cfg.heap_bytes = 1 << 20;
-    std::string error;
-    auto e = dime::Engine::start(cfg, &error);
-    if (e) return e;
-    dime::uffd::Capabilities caps;
-    const int fd = dime::uffd::open_descriptor(&caps, nullptr);
-    if (fd >= 0) {
-        close(fd);
-        FAIL("Engine::start failed although userfaultfd is available: " << error);
-    }
-    if (uffd_required()) FAIL("userfaultfd is not usable here but DIME_REQUIRE_UFFD=1: " << error);
-    WARN("SKIPPED: userfaultfd is not usable on this machine: " << error);
-    return nullptr;
+    return dime::test::start_engine_or_skip(cfg);
 }
 
 unsigned char* map(dime::Engine& e, size_t pages, void* hint = nullptr) {

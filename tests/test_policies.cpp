@@ -27,6 +27,7 @@
 #include "policies/random.h"
 #include "stats.h"
 #include "uffd.h"
+#include "engine_support.h"
 
 using dime::kNoPage;
 using dime::PageId;
@@ -444,20 +445,8 @@ std::vector<size_t> resident_pages(void* base, size_t pages) {
 bool walk_under(const dime::Config& base_cfg, size_t pages, std::vector<size_t>* local, std::string* report) {
     dime::Config cfg = base_cfg;
     std::string error;
-    auto engine = dime::Engine::start(cfg, &error);
-    if (!engine) {
-        dime::uffd::Capabilities caps;
-        const char* why = nullptr;
-        const int fd = dime::uffd::open_descriptor(&caps, &why);
-        if (fd >= 0) {
-            close(fd);
-            FAIL("Engine::start failed although userfaultfd is available: " << error);
-        }
-        const char* required = std::getenv("DIME_REQUIRE_UFFD");
-        if (required && std::strcmp(required, "1") == 0) FAIL("userfaultfd unusable but DIME_REQUIRE_UFFD=1: " << error);
-        WARN("SKIPPED: userfaultfd is not usable on this machine: " << error);
-        return false;
-    }
+    auto engine = dime::test::start_engine_or_skip(cfg);
+    if (!engine) return false;
     auto* mem = static_cast<volatile char*>(engine->map_region(pages * 4096, &error));
     REQUIRE(mem);
     for (size_t i = 0; i < pages; ++i) mem[i * 4096] = static_cast<char>(i + 1);

@@ -10,28 +10,11 @@
 
 #include "config.h"
 #include "engine.h"
-#include "uffd.h"
+#include "engine_support.h"
 
 namespace {
 
 constexpr size_t kPage = 4096;
-
-std::unique_ptr<dime::Engine> start_or_skip(const dime::Config& cfg) {
-    std::string error;
-    auto engine = dime::Engine::start(cfg, &error);
-    if (engine) return engine;
-    dime::uffd::Capabilities caps;
-    const char* why = nullptr;
-    const int fd = dime::uffd::open_descriptor(&caps, &why);
-    if (fd >= 0) {
-        close(fd);
-        FAIL("Engine::start failed although userfaultfd is available: " << error);
-    }
-    const char* required = std::getenv("DIME_REQUIRE_UFFD");
-    if (required && std::strcmp(required, "1") == 0) FAIL("userfaultfd unusable but DIME_REQUIRE_UFFD=1: " << error);
-    WARN("SKIPPED: userfaultfd is not usable on this machine: " << error);
-    return nullptr;
-}
 
 // Mean nanoseconds per access of one write to each of `pages` pages of `base`.
 double walk_ns(unsigned char* base, size_t pages, unsigned char value) {
@@ -57,7 +40,7 @@ TEST_CASE("tiers: sub-spans, per-tier fetch cost, and a local tier that never fa
     REQUIRE(cfg.tier_index("local") == 2);
     REQUIRE(cfg.tier_index("nowhere") == -1);
 
-    auto engine = start_or_skip(cfg);
+    auto engine = dime::test::start_engine_or_skip(cfg);
     if (!engine) return;
     REQUIRE(engine->tier_count() == 3);
 
