@@ -45,6 +45,31 @@ MemCall from_int(int rc) { return rc < 0 ? failed(-rc) : ok(0); }
 
 void* ptr(uintptr_t a) { return reinterpret_cast<void*>(a); }
 
+// A range given to munmap/madvise/mprotect, rounded to whole pages, and its part inside the
+// span [lo, hi). The parts outside the span are the kernel's: `outside` is applied to them.
+struct SpanPart {
+    bool bad = false;  // misaligned or wrapping: EINVAL
+    uintptr_t lo = 0, hi = 0;
+    int rc = 0;        // the first failure of `outside`
+};
+
+template <typename Outside>
+SpanPart split_at_span(void* addr, size_t len, size_t ps, uintptr_t span_lo, uintptr_t span_hi, Outside outside) {
+    SpanPart part;
+    const auto start = reinterpret_cast<uintptr_t>(addr);
+    const uintptr_t end = start + (len + ps - 1) / ps * ps;
+    if ((start & (ps - 1)) || end < start) {
+        part.bad = true;
+        return part;
+    }
+    if (len == 0) return part;  // nothing to split (and nothing for `outside`)
+    part.lo = std::max(start, span_lo);
+    part.hi = std::min(end, span_hi);
+    if (start < part.lo) part.rc = outside(addr, part.lo - start);
+    if (part.hi < end && part.rc == 0) part.rc = outside(ptr(part.hi), end - part.hi);
+    return part;
+}
+
 bool emulated_kind(PieceKind k) { return k == PieceKind::kEmulated || k == PieceKind::kHeap; }
 
 }  // namespace
@@ -255,16 +280,13 @@ MemCall Engine::unmap_memory(void* addr, size_t len) {
     InternalScope internal;
     std::lock_guard lock(control_);
     if (forked_child_) return {};
-    const size_t ps = cfg_.page_size;
-    const auto start = reinterpret_cast<uintptr_t>(addr);
-    const uintptr_t end = start + (len + ps - 1) / ps * ps;
-    if ((start & (ps - 1)) || len == 0 || end < start) return failed(EINVAL);
-    const uintptr_t lo = std::max(start, pages_->app_base());
-    const uintptr_t hi = std::min(end, pages_->app_base() + pages_->span_bytes());
-    int rc = 0;
-    if (start < lo) rc = sys::munmap(addr, lo - start);
-    if (hi < end && rc == 0) rc = sys::munmap(ptr(hi), end - hi);
-    drop_range(lo, hi, /*keep_heap_dead=*/true);
+    if (len == 0) return failed(EINVAL);
+    const SpanPart part = split_at_span(addr, len, cfg_.page_size, pages_->app_base(),
+                                        pages_->app_base() + pages_->span_bytes(),
+                                        [](void* a, size_t n) { return sys::munmap(a, n); });
+    if (part.bad) return failed(EINVAL);
+    const int rc = part.rc;
+    drop_range(part.lo, part.hi, /*keep_heap_dead=*/true);
     mem_.unmaps.fetch_add(1, std::memory_order_relaxed);
     return from_int(rc);
 }
@@ -276,16 +298,13 @@ MemCall Engine::advise_memory(void* addr, size_t len, int advice) {
     InternalScope internal;
     std::lock_guard lock(control_);
     if (forked_child_) return {};
-    const size_t ps = cfg_.page_size;
-    const auto start = reinterpret_cast<uintptr_t>(addr);
-    const uintptr_t end = start + (len + ps - 1) / ps * ps;
-    if ((start & (ps - 1)) || end < start) return failed(EINVAL);
+    const SpanPart part = split_at_span(addr, len, cfg_.page_size, pages_->app_base(),
+                                        pages_->app_base() + pages_->span_bytes(),
+                                        [advice](void* a, size_t n) { return sys::madvise(a, n, advice); });
+    if (part.bad) return failed(EINVAL);
     if (len == 0) return ok(0);
-    const uintptr_t lo = std::max(start, pages_->app_base());
-    const uintptr_t hi = std::min(end, pages_->app_base() + pages_->span_bytes());
-    int rc = 0;
-    if (start < lo) rc = sys::madvise(addr, lo - start, advice);
-    if (hi < end && rc == 0) rc = sys::madvise(ptr(hi), end - hi, advice);
+    const uintptr_t lo = part.lo, hi = part.hi;
+    int rc = part.rc;
     // The pages read as zero afterwards (MADV_FREE may do that too); remote copies go as well.
     const bool discard = advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_DONTNEED_LOCKED;
     // Advice that would let the kernel manage emulated pages behind the engine (huge pages, KSM,
@@ -320,16 +339,13 @@ MemCall Engine::protect_memory(void* addr, size_t len, int prot) {
     InternalScope internal;
     std::lock_guard lock(control_);
     if (forked_child_) return {};
-    const size_t ps = cfg_.page_size;
-    const auto start = reinterpret_cast<uintptr_t>(addr);
-    const uintptr_t end = start + (len + ps - 1) / ps * ps;
-    if ((start & (ps - 1)) || end < start) return failed(EINVAL);
+    const SpanPart part = split_at_span(addr, len, cfg_.page_size, pages_->app_base(),
+                                        pages_->app_base() + pages_->span_bytes(),
+                                        [prot](void* a, size_t n) { return sys::mprotect(a, n, prot); });
+    if (part.bad) return failed(EINVAL);
     if (len == 0) return ok(0);
-    const uintptr_t lo = std::max(start, pages_->app_base());
-    const uintptr_t hi = std::min(end, pages_->app_base() + pages_->span_bytes());
-    int rc = 0;
-    if (start < lo) rc = sys::mprotect(addr, lo - start, prot);
-    if (hi < end && rc == 0) rc = sys::mprotect(ptr(hi), end - hi, prot);
+    const uintptr_t lo = part.lo, hi = part.hi;
+    int rc = part.rc;
     bool unmapped = false;
     for (const Piece& pc : space_.pieces(lo, hi)) {
         if (pc.kind == PieceKind::kFree || pc.kind == PieceKind::kDead) {
