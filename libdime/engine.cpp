@@ -195,6 +195,11 @@ void time_accesses(volatile char* base, size_t pages, size_t page_size, size_t p
 // many machines (deeper idle states, a colder cache), so stage 2 then runs at the configured
 // delay and corrects the estimate by what is still observed above target, twice. Medians:
 // a preempted sample says nothing about DiME.
+//
+// Stage 2 may move the estimate to at most twice and at least half of stage 1's. A longer sleep
+// has cost a few microseconds more here (docs/performance.md), never the whole fault again; a
+// larger correction means other load took the CPU during one round, and believing it would
+// make every later access too short (an estimate above the target injects nothing at all).
 void Engine::calibrate() {
     constexpr size_t kPoolPages = 64;
     const size_t ps = cfg_.page_size;
@@ -219,6 +224,7 @@ void Engine::calibrate() {
     handler_->set_calibrating(false);
 
     const uint64_t target = cfg_.fetch_cost_ns();
+    const Overhead stage1 = own;
     if (ok && target > std::min(own.first_touch_ns, own.refetch_ns)) {
         // Enough samples for a stable median, but no more than ~25 ms per round.
         const size_t pages = std::clamp<size_t>(25000000 / std::max<uint64_t>(target, 1) / 2, 32, 128);
@@ -228,12 +234,13 @@ void Engine::calibrate() {
             handler_->set_overhead(own);
             Overhead seen{};
             if (!run(pages, 2, seen)) break;
-            auto correct = [target](uint64_t estimate, uint64_t observed) {
+            auto correct = [target](uint64_t estimate, uint64_t observed, uint64_t stage1) {
                 const int64_t next = int64_t(estimate) + int64_t(observed) - int64_t(target);
-                return uint64_t(std::max<int64_t>(next, 0));
+                return std::clamp<uint64_t>(uint64_t(std::max<int64_t>(next, 0)), stage1 / 2, 2 * stage1);
             };
-            if (target > own.first_touch_ns) own.first_touch_ns = correct(own.first_touch_ns, seen.first_touch_ns);
-            if (target > own.refetch_ns) own.refetch_ns = correct(own.refetch_ns, seen.refetch_ns);
+            if (target > own.first_touch_ns)
+                own.first_touch_ns = correct(own.first_touch_ns, seen.first_touch_ns, stage1.first_touch_ns);
+            if (target > own.refetch_ns) own.refetch_ns = correct(own.refetch_ns, seen.refetch_ns, stage1.refetch_ns);
         }
     }
     pool_->set_capacity(capacity);

@@ -325,18 +325,31 @@ TEST_CASE("mean time per remote access matches latency_ns=20000 (loose bound)", 
     cfg.latency_ns = 20000;
     cfg.bandwidth_bps = 1000000000000000ull;
     cfg.local_npages = 64;
-    auto engine = start_engine(cfg);
-    if (!engine) return;
-    Region region(*engine, 1000);
-
     const double expected_ns = 2.0 * 20000 + static_cast<double>(kPage) * 8 * 1e9 / 1e15;
-    // Walk 0 touches every page first (remote first touch), walks 1..3 re-fetch them all. Load on
-    // the machine can only make a walk slower, so every walk must be at least 0.75 x expected and
-    // the best at most 1.25 x expected. (The precise +-2% figure is bench/'s job.)
-    const auto means = timed_walks(*engine, region, 4);
+    // Walk 0 touches every page first (remote first touch), walks 1..3 re-fetch them all. Every
+    // walk must be at least 0.75 x expected and the best at most 1.25 x expected. (The precise
+    // +-2% figure is bench/'s job.) Another process taking the CPU during calibration or a walk
+    // can push one engine outside those bounds, so up to three engines (each calibrating anew)
+    // are tried and the first within bounds passes; an engine that injects the wrong delay fails
+    // all three.
+    constexpr int kAttempts = 3;
+    std::vector<double> means;
+    uint64_t own = 0;
+    bool within = false;
+    for (int attempt = 0; attempt < kAttempts && !within; ++attempt) {
+        auto engine = start_engine(cfg);
+        if (!engine) return;
+        Region region(*engine, 1000);
+        means = timed_walks(*engine, region, 4);
+        own = engine->overhead_ns();
+        const double fastest = *std::min_element(means.begin(), means.end());
+        within = fastest >= 0.75 * expected_ns && fastest <= 1.25 * expected_ns;
+        if (!within)
+            WARN("attempt " << attempt + 1 << " out of bounds: mean ns per access per walk: " << show(means)
+                            << "(calibrated own cost per re-fetch " << own << " ns)");
+    }
     INFO("mean ns per access per walk: " << show(means) << "(expected " << expected_ns
-                                          << "; engine's calibrated own cost per re-fetch: "
-                                          << engine->overhead_ns() << " ns)");
+                                          << "; engine's calibrated own cost per re-fetch: " << own << " ns)");
     for (double m : means) CHECK(m >= 0.75 * expected_ns);
     CHECK(*std::min_element(means.begin(), means.end()) <= 1.25 * expected_ns);
 }
