@@ -938,6 +938,12 @@ ConfigResult load_from_environment(Config& cfg) {
     return {};
 }
 
+std::string json_quoted(std::string_view s) {
+    fmt::memory_buffer out;
+    json_string(out, s);
+    return fmt::to_string(out);
+}
+
 std::string to_json(const Config& cfg) {
     fmt::memory_buffer out;
     out.push_back('{');

@@ -88,6 +88,8 @@ ConfigResult load_from_environment(Config& cfg);
 
 // The effective settings as a JSON object (for the report's "config").
 std::string to_json(const Config& cfg);
+// `s` as a JSON string literal, quotes included (control characters and bad UTF-8 escaped).
+std::string json_quoted(std::string_view s);
 
 // One setting in text form, for listings (`dime --help`, `dime check-config`): numbers in their
 // base unit (ns, bit/s, bytes), words and text as stored.

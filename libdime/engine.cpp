@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "attribution.h"
 #include "clock.h"
 #include "descriptors.h"
 #include "fault_handler.h"
@@ -106,6 +107,13 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
     e->pool_ = std::make_unique<LocalPool>(std::move(policy), cfg.pool_pages(), *e->stats_);
     if (!e->pool_->init(e->pages_->max_pages())) return fail("cannot allocate the replacement policy's metadata");
     e->handler_ = std::make_unique<FaultHandler>(e->fd_, e->caps_, e->cfg_, *e->pages_, *e->pool_, *e->stats_);
+    if (cfg.attribution) {
+        e->attribution_ = std::make_unique<Attribution>();
+        if (!e->attribution_->init(e->pages_->app_base(), e->pages_->span_bytes(), e->pages_->page_shift(),
+                                   cfg.attribution_sample_bytes, cfg.attribution_always_bytes))
+            return fail("cannot allocate the attribution tables");
+        e->handler_->set_attribution(e->attribution_.get());
+    }
     std::string handler_error;
     if (!e->handler_->start(&handler_error)) return fail(handler_error);
     if (!enlist(e.get())) return fail("too many DiME engines in one process");
@@ -345,6 +353,7 @@ bool Engine::emulate_in_child(std::string* why) {
         return false;  // go_plain_in_child() closes the descriptor: every registration goes
     }
     stats_->reset_counters();
+    if (attribution_) attribution_->reset_faults();
     if (!handler_->start_in_child(why)) return false;
     return true;
 }

@@ -18,6 +18,7 @@
 
 namespace dime {
 
+class Attribution;
 class FaultHandler;
 class LocalPool;
 class PageTable;
@@ -86,6 +87,9 @@ public:
     uint64_t overhead_ns() const;
     // The replacement policy's own name (for a plugin, the name it gives, e.g. "lifo").
     const char* policy_name() const;
+    // Allocation-site attribution (the preload's hooks feed it), or nullptr when it is off
+    // (attribution: false, or no emulation).
+    Attribution* attribution() const { return attribution_.get(); }
 
     // The report: {"version", "config", "totals", "machine"} as JSON text.
     std::string report_json() const;
@@ -114,6 +118,8 @@ public:
 private:
     Engine();
     void calibrate();
+    // report.cpp: the report with its "attribution" and "sites" members already rendered.
+    std::string report_json_with(const std::string& attribution_members) const;
     bool emulate_in_child(std::string* why);
     void go_plain_in_child();
     // Registers the span with fd_: the backing span whole, the application span per tier except
@@ -154,6 +160,7 @@ private:
     std::unique_ptr<PageTable> pages_;
     std::unique_ptr<LocalPool> pool_;
     std::unique_ptr<FaultHandler> handler_;
+    std::unique_ptr<Attribution> attribution_;
 };
 
 }  // namespace dime

@@ -179,6 +179,7 @@ void FaultHandler::serve_request() {
             c->store(0, std::memory_order_relaxed);
         stats_.resident_pages.store(resident, std::memory_order_relaxed);
         stats_.fault_latency.reset();
+        if (attribution_) attribution_->reset_faults();
         break;
     }
     case Request::kPrepareFork:
@@ -335,6 +336,7 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
         if (first_touch_local_) {
             if (!fill_first_touch(p, write)) return;
             Stats::bump(stats_.first_touch_faults);
+            if (attribution_) attribution_->charge_fault(p, 0, 0);
             pages_.state(p) = kLocal;
             pool_.admit(p);
             evict_to_capacity();
@@ -404,6 +406,7 @@ void FaultHandler::resolve(const InFlight& f) {
     stats_.fault_latency.record(std::max(f.modeled_ns, own) + late);
     Stats::bump(stats_.injected_delay_ns, f.modeled_ns);
     Stats::bump(f.kind == FetchKind::kFirstTouch ? stats_.first_touch_faults : stats_.refetch_faults);
+    if (attribution_) attribution_->charge_fault(f.page, f.modeled_ns, cfg_.page_size);
     const uint8_t before = pages_.state(f.page) & kStateMask;
     pages_.state(f.page) = kLocal;
     pool_.admit_reserved(f.page);

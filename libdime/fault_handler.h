@@ -12,6 +12,7 @@
 #include <linux/userfaultfd.h>
 #include <pthread.h>
 
+#include "attribution.h"
 #include "config.h"
 #include "link_model.h"
 #include "local_pool.h"
@@ -43,6 +44,8 @@ public:
     // While calibrating, faults are resolved as soon as they arrive, with no delay.
     void set_calibrating(bool on) { calibrating_.store(on, std::memory_order_relaxed); }
     void set_overhead(Overhead o);
+    // Faults are charged to allocation sites here (before start(); nullptr = attribution off).
+    void set_attribution(Attribution* a) { attribution_ = a; }
     Overhead overhead() const;
 
     // Synchronous requests from other threads (serialised by the caller).
@@ -165,6 +168,7 @@ private:
     bool evictions_paused_ = false;  // between prepare_fork() and fork_done()
     RangeRequest range_;  // written by the requester before request(), read by the handler
     uint64_t idle_since_ = 0;
+    Attribution* attribution_ = nullptr;
 };
 
 }  // namespace dime

@@ -1,15 +1,18 @@
 // report.cpp — the end-of-run report: JSON (schema version 1, for tools) and a short human
 // summary on stderr. Runs at exit on an application thread; never on the fault path.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <unistd.h>
 #include <fmt/format.h>
 
+#include "attribution.h"
 #include "engine.h"
 #include "fault_handler.h"
 #include "local_pool.h"
 #include "log.h"
+#include "symbolize.h"
 #include "thread_role.h"
 
 namespace dime {
@@ -37,11 +40,95 @@ std::string memory_json(const Engine::SpanUsage& u) {
         u.ranges, u.touched_pages);
 }
 
+// The sites with the most remote faults, symbolized (at exit; runs addr2line once per object).
+struct ReportedSite {
+    Attribution::SiteTotals totals;
+    std::vector<symbolize::Frame> frames;
+    // The innermost frame outside the C/C++ runtime and DiME: where the program allocated.
+    const symbolize::Frame* program_frame() const {
+        for (const symbolize::Frame& f : frames)
+            if (!f.runtime) return &f;
+        return frames.empty() ? nullptr : &frames.front();
+    }
+};
+
+std::vector<ReportedSite> reported_sites(const Attribution& a, size_t n, bool lines) {
+    std::vector<ReportedSite> out;
+    for (Attribution::SiteTotals& t : a.top_sites(n)) out.push_back({std::move(t), {}});
+    // One symbolization for all frames of all sites: addr2line runs once per object file.
+    std::vector<uintptr_t> pcs;
+    for (const ReportedSite& s : out) pcs.insert(pcs.end(), s.totals.frames.begin(), s.totals.frames.end());
+    const std::vector<symbolize::Frame> named = symbolize::frames(pcs, lines);
+    size_t k = 0;
+    for (ReportedSite& s : out)
+        for (size_t i = 0; i < s.totals.frames.size(); ++i) s.frames.push_back(named[k++]);
+    return out;
+}
+
+std::string frame_json(const symbolize::Frame& f) {
+    return fmt::format("{{\"pc\": \"{:#x}\", \"function\": {}, \"library\": {}, \"file\": {}, \"line\": {}, "
+                       "\"runtime\": {}}}",
+                       f.pc, json_quoted(f.function), json_quoted(f.library), json_quoted(f.file), f.line, f.runtime);
+}
+
+std::string sites_json(const std::vector<ReportedSite>& sites) {
+    std::string out = "[";
+    for (size_t i = 0; i < sites.size(); ++i) {
+        const ReportedSite& s = sites[i];
+        const symbolize::Frame* at = s.program_frame();
+        out += fmt::format("{}\n    {{\"site\": {}, \"faults\": {}, \"injected_delay_ns\": {}, \"bytes\": {}, "
+                           "\"sampled_allocations\": {}, \"sampled_bytes\": {}, \"frames\": [",
+                           i ? "," : "", json_quoted(at ? symbolize::describe(*at) : ""), s.totals.faults,
+                           s.totals.delay_ns, s.totals.bytes, s.totals.sampled_allocations, s.totals.sampled_bytes);
+        for (size_t f = 0; f < s.frames.size(); ++f) out += (f ? ", " : "") + frame_json(s.frames[f]);
+        out += "]}";
+    }
+    return out + (sites.empty() ? "]" : "\n  ]");
+}
+
 std::string human_ns(uint64_t ns) {
     if (ns >= 10000000000ull) return fmt::format("{:.1f} s", ns / 1e9);
     if (ns >= 10000000) return fmt::format("{:.1f} ms", ns / 1e6);
     if (ns >= 10000) return fmt::format("{:.1f} us", ns / 1e3);
     return fmt::format("{} ns", ns);
+}
+
+std::string human_bytes(uint64_t b) {
+    if (b >= (10ull << 30)) return fmt::format("{:.1f} GiB", b / 1073741824.0);
+    if (b >= (10ull << 20)) return fmt::format("{:.1f} MiB", b / 1048576.0);
+    if (b >= (10ull << 10)) return fmt::format("{:.1f} KiB", b / 1024.0);
+    return fmt::format("{} B", b);
+}
+
+constexpr size_t kSummarySites = 5;
+
+// The summary's table of the top sites (at most kSummarySites), each line starting "dime: ".
+std::string sites_summary(const Attribution& a, const Totals& t, const std::vector<ReportedSite>& sites) {
+    const uint64_t none = a.unattributed().faults;
+    std::string out = fmt::format("dime: remote faults by allocation site ({} sampled allocations, {} sites; {:.1f}% of "
+                                  "faults unattributed):\n",
+                                  a.sampled_allocations(), a.site_count(), t.faults ? 100.0 * none / t.faults : 0.0);
+    out += fmt::format("dime: {:>10} {:>6} {:>10} {:>10}  {}\n", "faults", "share", "injected", "fetched", "site");
+    for (size_t i = 0; i < sites.size() && i < kSummarySites; ++i) {
+        const ReportedSite& s = sites[i];
+        const symbolize::Frame* at = s.program_frame();
+        out += fmt::format("dime: {:>10} {:>5.1f}% {:>10} {:>10}  {}\n", s.totals.faults,
+                           t.faults ? 100.0 * s.totals.faults / t.faults : 0.0, human_ns(s.totals.delay_ns),
+                           human_bytes(s.totals.bytes), at ? symbolize::describe(*at) : "?");
+    }
+    return out;
+}
+
+// The report's "attribution" and "sites" members (with a leading comma), or "" when off.
+std::string attribution_members(const Attribution* a, const Config& cfg, const std::vector<ReportedSite>& sites) {
+    if (a == nullptr) return {};
+    const Attribution::SiteTotals none = a->unattributed();
+    return fmt::format(
+        ",\n  \"attribution\": {{\"sample_bytes\": {}, \"always_bytes\": {}, \"sampled_allocations\": {}, "
+        "\"sites\": {}, \"dropped_samples\": {}, \"unattributed_faults\": {}, \"unattributed_delay_ns\": {}, "
+        "\"unattributed_bytes\": {}}},\n  \"sites\": {}",
+        cfg.attribution_sample_bytes, cfg.attribution_always_bytes, a->sampled_allocations(), a->site_count(),
+        a->dropped_samples(), none.faults, none.delay_ns, none.bytes, sites_json(sites));
 }
 
 }  // namespace
@@ -51,6 +138,13 @@ const char* Engine::policy_name() const { return pool_ ? pool_->policy_name() : 
 
 std::string Engine::report_json() const {
     InternalScope internal;
+    std::vector<ReportedSite> sites;
+    if (attribution_) sites = reported_sites(*attribution_, cfg_.attribution_top, cfg_.attribution_lines);
+    return report_json_with(attribution_members(attribution_.get(), cfg_, sites));
+}
+
+std::string Engine::report_json_with(const std::string& attribution) const {
+    InternalScope internal;
     const Totals t = totals();
     const Overhead own = handler_ ? handler_->overhead() : Overhead{};
     return fmt::format(
@@ -58,10 +152,10 @@ std::string Engine::report_json() const {
         "\"pid\": {}, \"descendant\": {}, "
         "\"policy\": \"{}\", \"local_npages\": {}, \"uffd_move\": {}, \"write_protect\": {}, "
         "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}},\n  "
-        "\"memory\": {}\n}}\n",
+        "\"memory\": {}{}\n}}\n",
         kReportVersion, to_json(cfg_), totals_json(t), emulating() ? "userfaultfd" : "none", pid_, descendant_,
         policy_name(), cfg_.pool_pages(), caps_.move,
-        caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns(), memory_json(span_usage()));
+        caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns(), memory_json(span_usage()), attribution);
 }
 
 void Engine::write_reports() const {
@@ -69,8 +163,16 @@ void Engine::write_reports() const {
     if (forked_child_) return;  // a plain fork child: the counters are the parent's
     if (getpid() != pid_) return;  // a vfork child that called exit(): the parent reports later
     flush_notes();
-    if (const std::string path = report_path(); !path.empty()) {
-        const std::string json = report_json();
+    const std::string path = report_path();
+    // The sites once for both outputs: symbolizing runs addr2line.
+    std::vector<ReportedSite> sites;
+    if (attribution_ && (!path.empty() || cfg_.summary))
+        sites = reported_sites(*attribution_, std::max<size_t>(cfg_.attribution_top, kSummarySites),
+                               cfg_.attribution_lines);
+    if (!path.empty()) {
+        const std::vector<ReportedSite> listed(sites.begin(),
+                                               sites.begin() + std::min<size_t>(sites.size(), cfg_.attribution_top));
+        const std::string json = report_json_with(attribution_members(attribution_.get(), cfg_, listed));
         FILE* f = fopen(path.c_str(), "we");  // "e": O_CLOEXEC, never inherited by an exec'd child
         bool ok = f && fwrite(json.data(), 1, json.size(), f) == json.size();
         int err = errno;
@@ -97,6 +199,7 @@ void Engine::write_reports() const {
                                descendant_ ? fmt::format(" (child process {})", pid_) : std::string())
                        .c_str(),
                    stderr);
+        if (!sites.empty()) std::fputs(sites_summary(*attribution_, t, sites).c_str(), stderr);
     }
 }
 

@@ -26,6 +26,7 @@
 #include <new>
 #include <string>
 
+#include "attribution.h"
 #include "config.h"
 #include "emulated_heap.h"
 #include "engine.h"
@@ -81,6 +82,14 @@ struct SiteHeap {
 };
 thread_local SiteHeap t_site_heap __attribute__((tls_model("initial-exec"))) = {nullptr, nullptr};
 dime::Engine* g_engine = nullptr;  // never destroyed: threads may still fault after exit() starts
+dime::Attribution* g_attribution = nullptr;  // the engine's, when attribution is on; set at start
+
+// An emulated block just allocated for `caller`: offered to attribution's sampler (a subtraction
+// and a compare unless sampled). Returns p.
+inline void* noted(void* p, size_t n, const void* caller) {
+    if (dime::Attribution* a = g_attribution; a != nullptr && p != nullptr) a->on_allocation(p, n, caller);
+    return p;
+}
 std::atomic<size_t (*)(void*)> g_libc_usable_size{nullptr};
 
 inline bool thread_may_allocate() { return !dime::t_internal && dime::EmulatedHeap::thread_can_allocate(); }
@@ -161,7 +170,7 @@ void* move_block(dime::EmulatedHeap* from, void* p, size_t n, Alloc alloc) {
 
 void* realloc_impl(void* p, size_t n, const void* caller) {
     if (p == nullptr) {
-        if (dime::EmulatedHeap* h = heap_for_allocation(n, caller)) return h->malloc(n);
+        if (dime::EmulatedHeap* h = heap_for_allocation(n, caller)) return noted(h->malloc(n), n, caller);
         return __libc_malloc(n);
     }
     dime::EmulatedHeap* owner = heap_owning(p);
@@ -170,9 +179,9 @@ void* realloc_impl(void* p, size_t n, const void* caller) {
     if (thread_may_allocate()) {
         // Stay in the block's tier unless a rule for the new size and this call site says otherwise.
         const int tier = g_has_rules ? g_placement->rule_tier(n, caller) : -1;
-        if (tier < 0 || g_heaps[tier] == owner) return owner->realloc(p, n);
+        if (tier < 0 || g_heaps[tier] == owner) return noted(owner->realloc(p, n), n, caller);
         dime::EmulatedHeap* to = g_heaps[tier];
-        return move_block(owner, p, n, [to](size_t size) { return to->malloc(size); });
+        return noted(move_block(owner, p, n, [to](size_t size) { return to->malloc(size); }), n, caller);
     }
     // An emulated block grown by a thread that may no longer allocate there: move it to glibc.
     return move_block(owner, p, n, [](size_t size) { return __libc_malloc(size); });
@@ -261,6 +270,7 @@ __attribute__((constructor(101))) void dime_preload_start() {
              : sizes_only                   ? Mode::sizes_only
                                             : Mode::general;
     std::atexit(&write_reports_once);
+    g_attribution = g_engine->attribution();
     g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
     dime::preload::enable_mmap_hooks(g_engine);
 }
@@ -270,7 +280,7 @@ __attribute__((constructor(101))) void dime_preload_start() {
 #define DIME_CALLER __builtin_return_address(0)
 
 DIME_HOOK void* malloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return h->malloc(n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return noted(h->malloc(n), n, DIME_CALLER);
     return __libc_malloc(n);
 }
 
@@ -282,7 +292,8 @@ DIME_HOOK void free(void* p) {
 }
 
 DIME_HOOK void* calloc(size_t count, size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation(total_size(count, n), DIME_CALLER)) return h->calloc(count, n);
+    const size_t total = total_size(count, n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(total, DIME_CALLER)) return noted(h->calloc(count, n), total, DIME_CALLER);
     return __libc_calloc(count, n);
 }
 
@@ -299,7 +310,11 @@ DIME_HOOK void* reallocarray(void* p, size_t count, size_t n) {
 
 DIME_HOOK int posix_memalign(void** out, size_t alignment, size_t n) {
     dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER);
-    if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) return h->posix_memalign(out, alignment, n);
+    if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) {
+        const int rc = h->posix_memalign(out, alignment, n);
+        if (rc == 0) noted(*out, n, DIME_CALLER);
+        return rc;
+    }
     if (!valid_posix_alignment(alignment)) return EINVAL;
     void* p = __libc_memalign(alignment, n);
     if (p == nullptr) return ENOMEM;
@@ -309,23 +324,25 @@ DIME_HOOK int posix_memalign(void** out, size_t alignment, size_t n) {
 
 DIME_HOOK void* aligned_alloc(size_t alignment, size_t n) {
     dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER);
-    if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) return h->aligned_alloc(alignment, n);
+    if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment))
+        return noted(h->aligned_alloc(alignment, n), n, DIME_CALLER);
     return __libc_memalign(alignment, n);  // glibc 2.36's aligned_alloc is memalign
 }
 
 DIME_HOOK void* memalign(size_t alignment, size_t n) {
     dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER);
-    if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment)) return h->memalign(alignment, n);
+    if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment))
+        return noted(h->memalign(alignment, n), n, DIME_CALLER);
     return __libc_memalign(alignment, n);
 }
 
 DIME_HOOK void* valloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return h->valloc(n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return noted(h->valloc(n), n, DIME_CALLER);
     return __libc_valloc(n);
 }
 
 DIME_HOOK void* pvalloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return h->pvalloc(n);
+    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return noted(h->pvalloc(n), n, DIME_CALLER);
     return __libc_pvalloc(n);
 }
 
@@ -348,9 +365,9 @@ void* new_block(size_t n, size_t alignment, const void* caller) {
         dime::EmulatedHeap* h = heap_for_allocation(n, caller);
         void* p;
         if (alignment <= alignof(std::max_align_t))
-            p = h ? h->malloc(n) : __libc_malloc(n);
+            p = h ? noted(h->malloc(n), n, caller) : __libc_malloc(n);
         else if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment))
-            p = h->memalign(alignment, n);
+            p = noted(h->memalign(alignment, n), n, caller);
         else
             p = __libc_memalign(alignment, n);
         if (p != nullptr) return p;
@@ -437,7 +454,7 @@ DIME_HOOK void* dime_preload_malloc(size_t n, const char* tier, const void* call
         errno = EINVAL;
         return nullptr;
     }
-    return h ? h->malloc(n) : __libc_malloc(n);
+    return h ? noted(h->malloc(n), n, caller) : __libc_malloc(n);
 }
 
 DIME_HOOK void* dime_preload_calloc(size_t count, size_t n, const char* tier, const void* caller) {
@@ -447,7 +464,7 @@ DIME_HOOK void* dime_preload_calloc(size_t count, size_t n, const char* tier, co
         errno = EINVAL;
         return nullptr;
     }
-    return h ? h->calloc(count, n) : __libc_calloc(count, n);
+    return h ? noted(h->calloc(count, n), total_size(count, n), caller) : __libc_calloc(count, n);
 }
 
 DIME_HOOK void dime_preload_free(void* p) { free(p); }

@@ -11,6 +11,7 @@
 #include <cstdarg>
 #include <cstdint>
 
+#include "attribution.h"
 #include "engine.h"
 #include "preload.h"
 #include "sys_memory.h"
@@ -57,10 +58,16 @@ inline int finish_int(const dime::Engine::MemCall& c) {
     return 0;
 }
 
-void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, off_t off, const void* caller) {
     if (dime::Engine* e = engine_for_call()) {
         const auto c = e->map_memory(addr, len, prot, flags, fd, off);
-        if (c.handled) return finish_map(c);
+        if (c.handled) {
+            void* p = finish_map(c);
+            // An allocator's arena or a large block: offered to attribution like a malloc.
+            if (p != MAP_FAILED)
+                if (dime::Attribution* a = e->attribution()) a->on_allocation(p, len, caller);
+            return p;
+        }
     }
     return map_result(dime::sys::mmap(addr, len, prot, flags, fd, off));
 }
@@ -70,11 +77,11 @@ void* mmap_impl(void* addr, size_t len, int prot, int flags, int fd, off_t off) 
 void dime::preload::enable_mmap_hooks(Engine* engine) { g_engine.store(engine, std::memory_order_release); }
 
 DIME_HOOK void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
-    return mmap_impl(addr, len, prot, flags, fd, off);
+    return mmap_impl(addr, len, prot, flags, fd, off, __builtin_return_address(0));
 }
 
 DIME_HOOK void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
-    return mmap_impl(addr, len, prot, flags, fd, off);
+    return mmap_impl(addr, len, prot, flags, fd, off, __builtin_return_address(0));
 }
 
 DIME_HOOK int munmap(void* addr, size_t len) {

@@ -66,3 +66,15 @@ set_tests_properties(preload.unprivileged_message PROPERTIES
 add_test(NAME preload.stderr_closed_at_exit
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_preload_stderr_closed.sh $<TARGET_FILE:dime_preload>)
 set_tests_properties(preload.stderr_closed_at_exit PROPERTIES TIMEOUT 60 SKIP_REGULAR_EXPRESSION "PRELOAD-SKIPPED")
+
+# Attribution: the report names the hot one of two allocation sites first, by function and line.
+add_executable(attribution_sites programs/attribution_sites.c)
+target_compile_options(attribution_sites PRIVATE -O0 -g)
+add_test(NAME preload.attribution_sites
+  COMMAND ${CMAKE_COMMAND}
+    -DPROGRAM=$<TARGET_FILE:attribution_sites>
+    -DSOURCE=${CMAKE_CURRENT_SOURCE_DIR}/programs/attribution_sites.c
+    -DPRELOAD=$<TARGET_FILE:dime_preload>
+    -DREPORT=${CMAKE_CURRENT_BINARY_DIR}/preload.attribution_sites.json
+    -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_attribution.cmake)
+set_tests_properties(preload.attribution_sites PROPERTIES TIMEOUT 120 SKIP_REGULAR_EXPRESSION "PRELOAD-SKIPPED")
