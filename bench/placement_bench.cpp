@@ -1,11 +1,12 @@
 // placement_bench.cpp — what call-site placement adds to allocation time under libdime.so: the same
 // malloc/free loop, a new/delete loop (libdime.so's operator new sees the call site directly) and a
 // malloc/write/free loop (each block written once, as programs use what they allocate), run with
-// no placement rule, a size rule, a function rule and a library rule, in
-// alternating child processes; prints the median ns per malloc+free pair of each and the overhead
-// against no rule. The rules never match, so every run allocates from the same tier's heap. Each
-// run reports its best of 5 slices (robust to other processes); printed are the median and the best
-// over rounds (on a loaded machine, trust the best).
+// no placement rule, a size rule, a function rule and a library rule, and with no rule and
+// attribution off (what attribution's sampling costs), in alternating child processes; prints the
+// median ns per malloc+free pair of each and the overhead against no rule. The rules never match,
+// so every run allocates from the same tier's heap. Each run reports its best of 5 slices (robust
+// to other processes); printed are the median and the best over rounds (on a loaded machine,
+// trust the best).
 //
 //   placement_bench [--preload PATH] [--rounds N] [--ops N]
 // PATH defaults to ../preload/libdime.so next to this program (the build tree).
@@ -86,7 +87,10 @@ const Variant kVariants[] = {
     {"size rule", "placement:\n  - {tier: far, min_bytes: 1GiB}\n"},
     {"function rule", "placement:\n  - {tier: far, function: 'no_function_is_called_this*'}\n"},
     {"library rule", "placement:\n  - {tier: far, library: 'libno_such_library*'}\n"},
+    // Every variant above runs with attribution on (the default); this one measures its cost.
+    {"no attribution", "attribution: false\n"},
 };
+constexpr size_t kNoAttribution = sizeof kVariants / sizeof kVariants[0] - 1;
 
 double run_child(const std::string& self, const std::string& preload, const std::string& config, const char* loop,
                  long ops) {
@@ -188,6 +192,10 @@ int main(int argc, char** argv) {
             std::printf("  %-14s %8.2f ns %+6.1f%%  %8.2f ns %+6.1f%%\n", kVariants[v].name, m,
                         (m / base - 1.0) * 100.0, b, (b / base_min - 1.0) * 100.0);
         }
+        const auto& off = samples[static_cast<int>(kNoAttribution)];
+        std::printf("  attribution (default sampling) costs %+.1f%% (median), %+.1f%% (best): no rule vs no attribution\n",
+                    (base / median(off) - 1.0) * 100.0,
+                    (base_min / *std::min_element(off.begin(), off.end()) - 1.0) * 100.0);
     }
     for (const std::string& c : configs) unlink(c.c_str());
     return 0;
