@@ -3,11 +3,12 @@
 // inline in attribution.h.
 #include "attribution.h"
 
+#include <execinfo.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "call_site.h"
 #include "clock.h"
 #include "thread_role.h"
 
@@ -20,6 +21,12 @@ bool Attribution::init(uintptr_t span_base, size_t span_bytes, int page_shift, u
     page_shift_ = page_shift;
     sample_bytes_ = std::max<uint64_t>(sample_bytes, 1);
     always_bytes_ = always_bytes;
+    // The first backtrace() loads libgcc_s's unwinder (it allocates): now, not inside a hook.
+    {
+        InternalScope internal;
+        void* warm[4];
+        ::backtrace(warm, 4);
+    }
     return page_site_.reset(span_bytes >> page_shift) && sites_.reset(kMaxSites + 1) && index_.reset(kIndexSlots);
 }
 
@@ -94,9 +101,11 @@ void Attribution::sample(const void* p, size_t n, const void* caller) {
     samples_.fetch_add(1, std::memory_order_relaxed);
 
     // The walk starts inside DiME (this function, the hook); the stack proper starts at the
-    // frame that the allocator's caller returns to.
+    // frame that the allocator's caller returns to. glibc's backtrace() (libgcc's unwinder),
+    // not libunwind's unw_backtrace: libunwind opens a pipe on first use and keeps it, which
+    // every program sampled would then find among its descriptors.
     void* raw[kMaxFrames + 8];
-    const int got = call_site::backtrace(raw, kMaxFrames + 8);
+    const int got = ::backtrace(raw, kMaxFrames + 8);
     int start = 0;
     while (start < got && raw[start] != caller) ++start;
     if (start == got) start = 0;  // not found (a tail call?): keep the whole walk

@@ -2,7 +2,7 @@
 //
 // Application threads (in the allocation hooks) sample allocations by bytes: on average one
 // sample per `attribution_sample_bytes` allocated bytes, and every allocation of at least
-// `attribution_always_bytes`. A sampled allocation's call stack (libunwind) is interned in a
+// `attribution_always_bytes`. A sampled allocation's call stack (glibc's backtrace()) is interned in a
 // fixed table of sites, and every page the allocation covers is marked with that site. The
 // handler thread charges each fault to the site marked on its page: one 2-byte load and three
 // single-writer counter updates, no lock, no allocation. The report reads the table at exit.
