@@ -66,9 +66,9 @@ std::vector<ReportedSite> reported_sites(const Attribution& a, size_t n, bool li
 }
 
 std::string frame_json(const symbolize::Frame& f) {
-    return fmt::format("{{\"pc\": \"{:#x}\", \"function\": {}, \"library\": {}, \"file\": {}, \"line\": {}, "
-                       "\"runtime\": {}}}",
-                       f.pc, json_quoted(f.function), json_quoted(f.library), json_quoted(f.file), f.line, f.runtime);
+    return fmt::format("{{\"pc\": \"{:#x}\", \"offset\": \"{:#x}\", \"function\": {}, \"library\": {}, "
+                       "\"file\": {}, \"line\": {}, \"runtime\": {}}}",
+                       f.pc, f.offset, json_quoted(f.function), json_quoted(f.library), json_quoted(f.file), f.line, f.runtime);
 }
 
 std::string sites_json(const std::vector<ReportedSite>& sites) {

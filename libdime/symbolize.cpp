@@ -132,7 +132,8 @@ std::vector<Frame> frames(const std::vector<uintptr_t>& pcs, bool lines) {
         std::string path;
         uintptr_t address = 0;
         // The call instruction, not the one after it: the line of the call.
-        if (lines && pcs[i] && locate(pcs[i] - 1, &path, &address)) {
+        if (pcs[i] && locate(pcs[i] - 1, &path, &address)) f.offset = address;
+        if (lines && f.offset) {
             auto& [indices, addresses] = by_object[path];
             indices.push_back(i);
             addresses.push_back(address);
@@ -151,6 +152,8 @@ std::vector<Frame> frames(const std::vector<uintptr_t>& pcs, bool lines) {
 }
 
 std::string describe(const Frame& f) {
+    if (f.function.empty() && f.file.empty())
+        return f.library.empty() ? fmt::format("{:#x}", f.pc) : fmt::format("{}+{:#x}", f.library, f.offset);
     const std::string name = f.function.empty() ? fmt::format("{:#x}", f.pc) : f.function;
     if (!f.file.empty()) {
         const size_t slash = f.file.rfind('/');

@@ -13,6 +13,7 @@ namespace dime::symbolize {
 
 struct Frame {
     uintptr_t pc = 0;       // the return address as recorded
+    uintptr_t offset = 0;   // the call's address in its object file (what addr2line takes); 0 if unknown
     std::string function;   // demangled; "" if unknown
     std::string library;    // basename of the object file
     std::string file;       // source file, "" if unknown (no debug info, no addr2line)
@@ -24,7 +25,7 @@ struct Frame {
 // function names libunwind did not know).
 std::vector<Frame> frames(const std::vector<uintptr_t>& pcs, bool lines);
 
-// "function (file:line)" or "function (library)" or "0x... (library)".
+// "function (file:line)" or "function (library)" or "library+0x..." (a stripped object).
 std::string describe(const Frame& f);
 
 }  // namespace dime::symbolize
