@@ -22,6 +22,7 @@
 #include "descriptors.h"
 #include "log.h"
 #include "meta_memory.h"
+#include "sys_memory.h"
 #include "thread_role.h"
 
 namespace dime {
@@ -33,11 +34,6 @@ constexpr uint64_t kSpinOnlyNs = 1500;
 // block mode: sleep in poll() only when the next due time is further away than this,
 // and wake this much early to spin the rest precisely.
 constexpr uint64_t kSleepMarginNs = 60000;
-
-bool page_is_resident(uintptr_t addr, size_t len) {
-    unsigned char vec = 0;
-    return mincore(reinterpret_cast<void*>(addr), len, &vec) == 0 && (vec & 1);
-}
 
 }  // namespace
 
@@ -73,7 +69,10 @@ bool FaultHandler::start(std::string* error) {
     // Touch the metadata now: a first touch costs microseconds we do not want on a fault.
     for (size_t off = 0; off < kMaxInFlight * sizeof(InFlight); off += 4096)
         reinterpret_cast<volatile char*>(heap_)[off] = 0;
-    reinterpret_cast<volatile char*>(zero_page_)[0] = 0;
+    // Read (never write) each base page of the zero source: it maps the kernel's zero page, which
+    // costs no memory even for a 2 MiB unit, and a first-touch COPY takes no fault on its source.
+    for (size_t off = 0; off < cfg_.page_size; off += sys::kBasePage)
+        (void)reinterpret_cast<volatile char*>(zero_page_)[off];
     return launch_thread(error);
 }
 
@@ -529,10 +528,7 @@ bool FaultHandler::copy_out_run(const PageId* run, size_t n) {
     if (!use_write_protect_ || n < 2 || n > kMaxBatch) return false;
     const uintptr_t addr = pages_.app_address(run[0]);
     const uintptr_t back = pages_.backing_address(run[0]);
-    unsigned char resident[kMaxBatch];
-    if (mincore(reinterpret_cast<void*>(addr), n * ps, resident) != 0) return false;
-    for (size_t i = 0; i < n; ++i)
-        if (!(resident[i] & 1)) return false;  // a page the program dropped: evict() knows what to do
+    if (!sys::all_resident(addr, n * ps)) return false;  // a page the program dropped: evict() knows what to do
     if (uffd::write_protect(fd_, addr, n * ps, true) != 0) return false;
     if (uffd::copy(fd_, back, addr, n * ps, /*wake=*/false) != 0) {
         // Partly copied, perhaps: drop what arrived (the pages themselves are intact) and let
@@ -580,7 +576,7 @@ bool FaultHandler::evict(PageId victim) {
     }
     // Fallback: copy the page to the backing span, then unmap it. Write-protect it first so a
     // concurrent write blocks (and is re-fetched after) instead of being lost between the two.
-    if (!page_is_resident(addr, len)) {  // dropped by the application: never read a hole
+    if (!sys::all_resident(addr, len)) {  // dropped by the application: never read a hole
         pages_.state(victim) = kUntouched;
         return true;
     }
