@@ -925,6 +925,7 @@ ConfigResult load_from_environment(Config& cfg) {
         if (!r.ok) return r;
     }
     if (const char* report = std::getenv("DIME_REPORT")) staged.report = report;
+    if (const char* trace = std::getenv("DIME_TRACE")) staged.trace = trace;
     // The dedicated variables for one setting each; set but empty means unset.
     for (auto [variable, key] : {std::pair{"DIME_LOG", "log_level"}, std::pair{"DIME_DISABLE", "disable"}}) {
         const char* text = std::getenv(variable);

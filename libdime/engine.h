@@ -114,6 +114,7 @@ public:
 private:
     Engine();
     void calibrate();
+    void write_trace() const;  // report.cpp
     bool emulate_in_child(std::string* why);
     void go_plain_in_child();
     // Registers the span with fd_: the backing span whole, the application span per tier except

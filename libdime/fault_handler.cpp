@@ -62,7 +62,7 @@ bool FaultHandler::start(std::string* error) {
     heap_ = static_cast<InFlight*>(map_metadata(kMaxInFlight * sizeof(InFlight)));
     zero_page_ = map_metadata(cfg_.page_size);
     wake_fd_ = descriptors::adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!heap_ || !zero_page_ || wake_fd_ < 0) {
+    if (!heap_ || !zero_page_ || wake_fd_ < 0 || (!cfg_.trace.empty() && !trace_.start(pages_.page_shift()))) {
         if (error) *error = "cannot allocate the fault handler's memory";
         return false;
     }
@@ -142,6 +142,7 @@ bool FaultHandler::start_in_child(std::string* error) {
         return false;
     }
     pthread_mutex_init(&request_lock_, nullptr);
+    trace_.reset();  // the child's own stream
     running_ = false;
     evictions_paused_ = false;  // prepare_fork() paused them in the parent's copy
     request_.store(Request::kNone, std::memory_order_relaxed);
@@ -178,6 +179,7 @@ void FaultHandler::serve_request() {
             c->store(0, std::memory_order_relaxed);
         stats_.resident_pages.store(resident, std::memory_order_relaxed);
         stats_.fault_latency.reset();
+        trace_.reset();  // the trace covers what the counters count (not calibration)
         break;
     }
     case Request::kPrepareFork:
@@ -333,6 +335,7 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
         pages_.note_touched(p);
         if (first_touch_local_) {
             if (!fill_first_touch(p, write)) return;
+            trace_.record(p, write ? TraceRecorder::kWrite : TraceRecorder::kRead);
             Stats::bump(stats_.first_touch_faults);
             pages_.state(p) = kLocal;
             pool_.admit(p);
@@ -410,6 +413,8 @@ void FaultHandler::resolve(const InFlight& f) {
     if (!ok) {  // the kernel refused (out of memory?): the page stays where it was, the thread retries
         pool_.forget(f.page);
         pages_.state(f.page) = before;
+    } else {
+        trace_.record(f.page, f.write ? TraceRecorder::kWrite : TraceRecorder::kRead);
     }
     Stats::bump(stats_.handler_ns, now_ns() - t0);
 }
@@ -473,6 +478,7 @@ void FaultHandler::evict_pages(size_t n) {
             const PageId victim = pool_.evict_one();
             if (victim == kNoPage) break;
             victims_[k] = victim;
+            trace_.record(victim, TraceRecorder::kEvict);
         }
         if (k == 0) return;
         n -= k;
