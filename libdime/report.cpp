@@ -105,10 +105,12 @@ void Engine::write_reports() const {
         const Totals t = totals();
         // fputs, not fmt::print: at exit stderr may be closed or full, and fmt::print throws then.
         std::fputs(fmt::format("dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions, "
-                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}{}\n",
+                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages{}, policy {}{}\n",
                                t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
                                human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50), human_ns(t.fault_ns_p99),
-                               t.resident_pages, cfg_.pool_pages(), policy_name(),
+                               t.resident_pages, cfg_.pool_pages(),
+                               cfg_.page_size == 4096 ? std::string() : fmt::format(" of {} KiB", cfg_.page_size >> 10),
+                               policy_name(),
                                descendant_ ? fmt::format(" (child process {})", pid_) : std::string())
                        .c_str(),
                    stderr);
