@@ -24,13 +24,9 @@ done
 if [ -z "$work" ]; then work=$(mktemp -d); trap 'rm -rf "$work"' EXIT; fi
 mkdir -p "$work"
 
-# name | pool pages | trace_gen arguments
-traces=(
-    "scan|1000|scan --pages 10000 --passes 4"
-    "loop|1000|loop --pages 1100 --passes 40"
-    "zipf|1000|zipf --pages 10000 --accesses 500000 --theta 0.99 --seed 1"
-    "scanhot|1000|scanhot --hot 500 --hot-run 1000 --scan-run 2000 --accesses 300000 --seed 1"
-)
+# shellcheck source=bench/policy_traces.sh
+. "$root/bench/policy_traces.sh"
+traces=("${policy_traces[@]}")
 policies=(fifo random clock lru2q arc lifo)
 
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }

@@ -43,11 +43,12 @@ constexpr std::string_view kExitStatus =
 }  // namespace
 
 std::string environment_help() {
-    return "Environment (dime run sets the first four):\n"
+    return "Environment (dime run sets the first five):\n"
            "  LD_PRELOAD    dime run puts the absolute path of libdime.so first, keeping the rest\n"
            "  DIME_CONFIG   YAML settings file (dime run -c sets it to the file's absolute path)\n"
            "  DIME_OPTIONS  settings as key=value, overriding the file (dime run --set appends)\n"
            "  DIME_REPORT   JSON report written at exit (dime run --report sets it, absolute)\n"
+           "  DIME_TRACE    fault/eviction trace written at exit (dime run --trace sets it)\n"
            "  DIME_DISABLE  1: the program keeps DiME's allocator but nothing is emulated\n"
            "  DIME_LOG      DiME's messages on stderr: error, warn (default), info or debug\n"
            "  DIME_ROOT_PID set by libdime.so for the programs it execs, whose reports then go\n"
@@ -71,7 +72,7 @@ std::string settings_help() {
 
 std::string top_help() {
     return fmt::format(
-        "usage: dime run [-c FILE] [--set key=value]... [--report FILE] [--] PROGRAM [ARGS...]\n"
+        "usage: dime run [-c FILE] [--set key=value]... [--report FILE] [--trace FILE] [--] PROGRAM [ARGS...]\n"
         "       dime check-config [--set key=value]... FILE\n"
         "       dime sim --trace FILE --policy NAME --local-pages N [--json]...\n"
         "       dime --help | --version | help [COMMAND]\n"
@@ -103,7 +104,7 @@ std::string top_help() {
 
 std::string run_help() {
     return fmt::format(
-        "usage: dime run [-c FILE] [--set key=value]... [--report FILE] [--] PROGRAM [ARGS...]\n"
+        "usage: dime run [-c FILE] [--set key=value]... [--report FILE] [--trace FILE] [--] PROGRAM [ARGS...]\n"
         "\n"
         "Runs PROGRAM with libdime.so preloaded, so its heap is emulated. The configuration is\n"
         "checked first, with libdime's own parser: a problem stops dime run before anything\n"
@@ -123,6 +124,8 @@ std::string run_help() {
         "  --report FILE      write the JSON report to FILE when the program exits; sets\n"
         "                     DIME_REPORT to its absolute path (its directory must exist and be\n"
         "                     writable). An empty FILE means no report.\n"
+        "  --trace FILE       write the fault/eviction stream to FILE at exit (dime sim --trace\n"
+        "                     reads it); sets DIME_TRACE to its absolute path, checked likewise.\n"
         "  -h, --help         this text\n"
         "A later -c or --report replaces an earlier one. Options take their value as the next\n"
         "argument or after '=' (--set=key=value, --report=FILE, -cFILE).\n"

@@ -1,4 +1,4 @@
-// run.cpp — `dime run`: checks the settings, prepares DIME_CONFIG, DIME_OPTIONS, DIME_REPORT and LD_PRELOAD, then replaces itself with the program (execvp), so its exit status and signals are the program's own.
+// run.cpp — `dime run`: checks the settings, prepares DIME_CONFIG, DIME_OPTIONS, DIME_REPORT, DIME_TRACE and LD_PRELOAD, then replaces itself with the program (execvp), so its exit status and signals are the program's own.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +25,7 @@ struct RunOptions {
     std::optional<std::string> config;  // -c FILE, as given
     std::vector<std::string> sets;      // --set key=value, in order
     std::optional<std::string> report;  // --report FILE, as given
+    std::optional<std::string> trace;   // --trace FILE, as given
     char** program = nullptr;           // PROGRAM ARGS..., null-terminated (argv's own end)
 };
 
@@ -48,6 +49,8 @@ RunOptions parse(int argc, char** argv) {
             o.sets.push_back(value);
         } else if (option_value(argc, argv, i, "", "--report", value, kHelp)) {
             o.report = value;
+        } else if (option_value(argc, argv, i, "", "--trace", value, kHelp)) {
+            o.trace = value;
         } else if (arg.size() > 1 && arg[0] == '-') {
             usage_error(fmt::format("run: unknown option '{}' (options after PROGRAM, or after --, "
                                     "go to the program)", arg),
@@ -73,9 +76,9 @@ std::string absolute(const std::string& path) {
     return current_directory() + "/" + path;
 }
 
-// The report is written when the program exits: check now that it can be, without creating it.
-// `path` is absolute.
-void check_report_path(const std::string& path) {
+// The report (or trace) is written when the program exits: check now that it can be, without
+// creating it. `path` is absolute; `option` names it in the message.
+void check_output_path(const std::string& path, std::string_view option) {
     if (path.empty()) return;  // DIME_REPORT set but empty: no report
     const std::string dir = path.substr(0, path.find_last_of('/') + 1);
     struct stat st {};
@@ -88,7 +91,7 @@ void check_report_path(const std::string& path) {
         err = ENOTDIR;
     else if (::access(dir.c_str(), W_OK | X_OK) != 0)
         err = errno;
-    if (err) fail(2, fmt::format("--report: cannot write '{}': {}", path, std::strerror(err)));
+    if (err) fail(2, fmt::format("{}: cannot write '{}': {}", option, path, std::strerror(err)));
 }
 
 // DIME_OPTIONS splits settings at these characters (libdime/config.cpp).
@@ -176,8 +179,13 @@ int run_main(int argc, char** argv) {
     }
     if (o.report) {
         std::string path = o.report->empty() ? "" : absolute(*o.report);
-        check_report_path(path);
+        check_output_path(path, "--report");
         set_env("DIME_REPORT", path);
+    }
+    if (o.trace) {
+        std::string path = o.trace->empty() ? "" : absolute(*o.trace);
+        check_output_path(path, "--trace");
+        set_env("DIME_TRACE", path);
     }
 
     // Then everything together, exactly as libdime.so will read it in the program.

@@ -6,8 +6,9 @@
 
 namespace dime {
 
-void AddressSpace::init(uintptr_t base, size_t bytes, int parts) {
+void AddressSpace::init(uintptr_t base, size_t bytes, int parts, size_t granule) {
     base_ = base;
+    granule_ = granule ? granule : 1;
     end_ = base + bytes;
     part_bytes_ = bytes / static_cast<size_t>(parts < 1 ? 1 : parts);
     used_bytes_ = 0;
@@ -47,8 +48,14 @@ void AddressSpace::split_at(uintptr_t at) {
 uintptr_t AddressSpace::find_free(size_t bytes, uintptr_t hint, int part) const {
     if (bytes == 0) return 0;
     if (hint && contains(hint, hint + bytes) && part_of(hint) == part && is_free(hint, hint + bytes)) return hint;
-    auto it = by_size_.lower_bound({part, bytes, 0});
-    return it == by_size_.end() || std::get<0>(*it) != part ? 0 : std::get<2>(*it);
+    // Best fit among the ranges that hold `bytes` from a granule-aligned start; free ranges are
+    // aligned already unless an operation on part of a unit left a fragment (engine_memory.cpp).
+    for (auto it = by_size_.lower_bound({part, bytes, 0}); it != by_size_.end() && std::get<0>(*it) == part; ++it) {
+        const uintptr_t start = std::get<2>(*it), end = start + std::get<1>(*it);
+        const uintptr_t aligned = base_ + (start - base_ + granule_ - 1) / granule_ * granule_;
+        if (aligned + bytes <= end) return aligned;
+    }
+    return 0;
 }
 
 bool AddressSpace::is_free(uintptr_t start, uintptr_t end) const {

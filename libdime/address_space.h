@@ -37,11 +37,13 @@ struct Piece {
 class AddressSpace {
 public:
     // The whole span [base, base + bytes) starts free, divided into `parts` equal parts.
-    void init(uintptr_t base, size_t bytes, int parts = 1);
+    // find_free hands out only ranges that start at a multiple of `granule` from base (the unit).
+    void init(uintptr_t base, size_t bytes, int parts = 1, size_t granule = 1);
 
     bool contains(uintptr_t start, uintptr_t end) const { return start >= base_ && end <= end_ && start < end; }
     // Finds a free range of `bytes` in part `part`: at `hint` if that range is entirely free (and
-    // in that part), else the smallest free range there that fits (lowest address among equals).
+    // in that part; the caller aligns it), else the smallest free range there that fits from a
+    // granule-aligned start (lowest address among equals).
     // Marks nothing. 0 if none fits.
     uintptr_t find_free(size_t bytes, uintptr_t hint, int part = 0) const;
     int part_of(uintptr_t addr) const { return static_cast<int>((addr - base_) / part_bytes_); }
@@ -71,6 +73,7 @@ private:
 
     uintptr_t base_ = 0, end_ = 0;
     size_t part_bytes_ = 1;
+    size_t granule_ = 1;
     size_t used_bytes_ = 0;
     Map ranges_;  // start -> range; covers [base_, end_) exactly, no range crosses a part boundary
     std::set<std::tuple<int, size_t, uintptr_t>> by_size_;  // free ranges as (part, length, start)

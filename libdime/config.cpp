@@ -852,7 +852,7 @@ ConfigResult validate(const Config& cfg) {
         }
     }
     if (cfg.page_size == 0 || (cfg.page_size & (cfg.page_size - 1)) != 0)
-        return failure(fmt::format("page_size: {} is not a power of two", cfg.page_size));
+        return failure(fmt::format("page_size: {} is not a power of two (4096, 8192, ... 2MiB)", cfg.page_size));
     if (cfg.local_bytes % cfg.page_size != 0)
         return failure(fmt::format("local_bytes: {} is not a multiple of page_size ({})",
                                    cfg.local_bytes, cfg.page_size));
@@ -925,6 +925,7 @@ ConfigResult load_from_environment(Config& cfg) {
         if (!r.ok) return r;
     }
     if (const char* report = std::getenv("DIME_REPORT")) staged.report = report;
+    if (const char* trace = std::getenv("DIME_TRACE")) staged.trace = trace;
     // The dedicated variables for one setting each; set but empty means unset.
     for (auto [variable, key] : {std::pair{"DIME_LOG", "log_level"}, std::pair{"DIME_DISABLE", "disable"}}) {
         const char* text = std::getenv(variable);

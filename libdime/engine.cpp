@@ -86,7 +86,7 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
         if (!e->pages_->init(cfg.page_size, kSpanBytes, e->tier_count_))
             return fail("cannot reserve address space for emulated memory (ulimit -v?)");
         e->space_.init(e->pages_->app_base(), e->pages_->span_bytes(),
-                       static_cast<int>(e->pages_->span_bytes() / e->pages_->tier_span_bytes()));
+                       static_cast<int>(e->pages_->span_bytes() / e->pages_->tier_span_bytes()), cfg.page_size);
         if (!enlist(e.get())) return fail("too many DiME engines in one process");
         return e;
     }
@@ -99,7 +99,7 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
     if (!e->pages_->init(cfg.page_size, kSpanBytes, e->tier_count_))
         return fail("cannot reserve address space for emulated memory (ulimit -v?)");
     e->space_.init(e->pages_->app_base(), e->pages_->span_bytes(),
-                   static_cast<int>(e->pages_->span_bytes() / e->pages_->tier_span_bytes()));
+                   static_cast<int>(e->pages_->span_bytes() / e->pages_->tier_span_bytes()), cfg.page_size);
     // The spans are registered once: handing memory out and back is then only mprotect.
     e->register_wp_ = e->caps_.write_protect;
     if (const int rc = e->register_span(); rc != 0)
@@ -209,10 +209,12 @@ void time_accesses(volatile char* base, size_t pages, size_t page_size, size_t p
 // larger correction means other load took the CPU during one round, and believing it would
 // make every later access too short (an estimate above the target injects nothing at all).
 void Engine::calibrate() {
-    constexpr size_t kPoolPages = 64;
     const size_t ps = cfg_.page_size;
+    // 64 pages of 4 KiB; fewer large units, so that calibration maps at most 32 MiB (16 x 2 MiB).
+    const size_t pool_pages = std::clamp<size_t>((size_t(8) << 20) / ps, 4, 64);
+    const size_t stage1_pages = 4 * pool_pages;
     const uint64_t capacity = pool_->capacity();
-    pool_->set_capacity(kPoolPages);
+    pool_->set_capacity(pool_pages);
 
     auto run = [&](size_t pages, size_t passes, Overhead& measured) {
         auto* base = static_cast<volatile char*>(map_region(pages * ps));
@@ -228,14 +230,15 @@ void Engine::calibrate() {
 
     handler_->set_calibrating(true);
     Overhead own{};
-    const bool ok = run(256, 4, own);
+    const bool ok = run(stage1_pages, 4, own);
     handler_->set_calibrating(false);
 
     const uint64_t target = cfg_.fetch_cost_ns();
     const Overhead stage1 = own;
     if (ok && target > std::min(own.first_touch_ns, own.refetch_ns)) {
         // Enough samples for a stable median, but no more than ~25 ms per round.
-        const size_t pages = std::clamp<size_t>(25000000 / std::max<uint64_t>(target, 1) / 2, 32, 128);
+        const size_t pages = std::clamp<size_t>(25000000 / std::max<uint64_t>(target, 1) / 2, 32,
+                                                std::clamp<size_t>((size_t(64) << 20) / ps, 32, 128));
         // Walk more pages than the pool holds, so that the second pass re-fetches every page.
         pool_->set_capacity(pages / 4);
         for (int round = 0; round < 2; ++round) {

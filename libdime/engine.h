@@ -120,6 +120,7 @@ private:
     void calibrate();
     // report.cpp: the report with its "attribution" and "sites" members already rendered.
     std::string report_json_with(const std::string& attribution_members) const;
+    void write_trace() const;  // report.cpp
     bool emulate_in_child(std::string* why);
     void go_plain_in_child();
     // Registers the span with fd_: the backing span whole, the application span per tier except
@@ -135,6 +136,7 @@ private:
     int discard_range(uintptr_t start, size_t len, bool inaccessible);
     bool restore_reservation(uintptr_t start, uintptr_t end);
     int detach_range(uintptr_t start, uintptr_t end);
+    void detach_partial_units(uintptr_t start, uintptr_t end);
     uintptr_t move_out_of_span(uintptr_t old, size_t old_len, size_t new_len, int flags, uintptr_t new_addr,
                                int* err);
     MemCall map_fixed(uintptr_t start, size_t len, int prot, int flags, int fd, off_t off);
@@ -152,6 +154,9 @@ private:
     // Under control_: the span's partition, and the regions map_region handed out (base -> bytes).
     AddressSpace space_;
     std::map<uintptr_t, size_t> regions_;
+    // Mappings whose length is not a multiple of the unit (page_size > 4 KiB) were rounded up:
+    // the program's end -> the unit's end, so that its munmap of that length frees the whole unit.
+    std::map<uintptr_t, uintptr_t> unit_slack_;
     struct MemCounters {
         std::atomic<uint64_t> maps{0}, unmaps{0}, remaps{0}, discards{0}, detaches{0}, plain_fallbacks{0};
         std::atomic<uint64_t> reservation_failures{0};

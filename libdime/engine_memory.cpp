@@ -45,8 +45,8 @@ MemCall from_int(int rc) { return rc < 0 ? failed(-rc) : ok(0); }
 
 void* ptr(uintptr_t a) { return reinterpret_cast<void*>(a); }
 
-// A range given to munmap/madvise/mprotect, rounded to whole pages, and its part inside the
-// span [lo, hi). The parts outside the span are the kernel's: `outside` is applied to them.
+// A range given to munmap/madvise/mprotect, rounded to whole kernel pages (the kernel's rules,
+// whatever DiME's unit), and its part inside the span [lo, hi). The parts outside the span are the kernel's: `outside` is applied to them.
 struct SpanPart {
     bool bad = false;  // misaligned or wrapping: EINVAL
     uintptr_t lo = 0, hi = 0;
@@ -108,6 +108,8 @@ bool Engine::carve_at(uintptr_t start, size_t bytes, PieceKind kind) {
 // keep_heap_dead, pieces of map_region regions become kDead instead of free (the region's owner
 // may still believe it has them; they come back with unmap_region).
 void Engine::drop_range(uintptr_t start, uintptr_t end, bool keep_heap_dead) {
+    detach_partial_units(start, end);
+    unit_slack_.erase(unit_slack_.upper_bound(start), unit_slack_.upper_bound(end));
     for (const Piece& pc : space_.pieces(start, end)) {
         const size_t len = pc.end - pc.start;
         if (pc.kind == PieceKind::kFree || (pc.kind == PieceKind::kDead && keep_heap_dead)) continue;
@@ -174,6 +176,23 @@ int Engine::detach_range(uintptr_t start, uintptr_t end) {
     return rc;
 }
 
+// With a unit larger than the kernel's page, a call may name part of a unit. The unit has one
+// state (local or remote, fetched and evicted whole), so the engine cannot drop or protect part
+// of it: the emulated pieces of a unit [start, end) covers only in part become plain memory first,
+// contents in place (detach_range: counted in `detaches`, no longer faulting), and the kernel
+// then applies the call to exactly the bytes it names. Whole units inside the range stay emulated.
+void Engine::detach_partial_units(uintptr_t start, uintptr_t end) {
+    const size_t unit = cfg_.page_size;
+    if (unit == sys::kBasePage || start >= end || !handler_ || !emulating()) return;
+    auto detach_unit = [&](uintptr_t at) {
+        for (const Piece& pc : space_.pieces(at, at + unit))
+            if (emulated_kind(pc.kind)) detach_range(pc.start, pc.end);
+    };
+    const uintptr_t head = start & ~(unit - 1), tail = end & ~(unit - 1);  // the span is unit-aligned
+    if (head != start) detach_unit(head);
+    if (tail != end && (tail != head || head == start)) detach_unit(tail);
+}
+
 // ---- map_region / unmap_region ------------------------------------------------------------------
 
 void* Engine::map_region_in_tier(size_t bytes, int tier, std::string* error) {
@@ -227,7 +246,8 @@ MemCall Engine::map_memory(void* addr, size_t len, int prot, int flags, int fd, 
     std::lock_guard lock(control_);
     if (forked_child_) return {};
     if (len == 0) return failed_map(EINVAL);
-    const size_t ps = cfg_.page_size;
+    // A fixed mapping takes exactly the kernel pages it names; any other whole units.
+    const size_t ps = fixed ? sys::kBasePage : cfg_.page_size;
     const size_t bytes = (len + ps - 1) / ps * ps;
     if (bytes < len) return failed_map(ENOMEM);
     if (fixed) return map_fixed(reinterpret_cast<uintptr_t>(addr), bytes, prot, flags, fd, off);
@@ -236,6 +256,8 @@ MemCall Engine::map_memory(void* addr, size_t len, int prot, int flags, int fd, 
         mem_.plain_fallbacks.fetch_add(1, std::memory_order_relaxed);
         return {};
     }
+    const size_t asked = (len + sys::kBasePage - 1) / sys::kBasePage * sys::kBasePage;
+    if (asked != bytes) unit_slack_[at + asked] = at + bytes;
     mem_.maps.fetch_add(1, std::memory_order_relaxed);
     return ok(at);
 }
@@ -244,7 +266,8 @@ MemCall Engine::map_memory(void* addr, size_t len, int prot, int flags, int fd, 
 // mapping is emulated if it is of the emulated kind and lies wholly in the span, else it is the
 // program's own (kPlain) and made with the real mmap.
 MemCall Engine::map_fixed(uintptr_t start, size_t bytes, int prot, int flags, int fd, off_t off) {
-    if (start & (cfg_.page_size - 1)) return failed_map(EINVAL);
+    if (start & (sys::kBasePage - 1)) return failed_map(EINVAL);
+    const size_t unit = cfg_.page_size;
     const uintptr_t end = start + bytes;
     if (end < start) return failed_map(ENOMEM);
     const bool inside = space_.contains(start, end);
@@ -253,8 +276,10 @@ MemCall Engine::map_fixed(uintptr_t start, size_t bytes, int prot, int flags, in
     // The kernel checks MAP_FIXED_NOREPLACE even with MAP_FIXED: nothing may be mapped there.
     if ((flags & MAP_FIXED_NOREPLACE) && !(inside && space_.is_free(start, end))) return failed_map(EEXIST);
     const int plain_flags = (flags & ~MAP_FIXED_NOREPLACE) | MAP_FIXED;
-    // Any size: the range was (or neighbours) emulated memory the program manages itself.
-    if (inside && emulates_kind(prot, flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE))) {
+    // Any size of whole units: the range was (or neighbours) emulated memory the program manages
+    // itself. Part of a unit becomes the program's own mapping (see detach_partial_units).
+    const bool whole_units = !(start & (unit - 1)) && !(bytes & (unit - 1));
+    if (inside && whole_units && emulates_kind(prot, flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE))) {
         drop_range(start, end, /*keep_heap_dead=*/false);
         if (carve_at(start, bytes, PieceKind::kEmulated)) {
             mem_.maps.fetch_add(1, std::memory_order_relaxed);
@@ -281,12 +306,18 @@ MemCall Engine::unmap_memory(void* addr, size_t len) {
     std::lock_guard lock(control_);
     if (forked_child_) return {};
     if (len == 0) return failed(EINVAL);
-    const SpanPart part = split_at_span(addr, len, cfg_.page_size, pages_->app_base(),
+    const SpanPart part = split_at_span(addr, len, sys::kBasePage, pages_->app_base(),
                                         pages_->app_base() + pages_->span_bytes(),
                                         [](void* a, size_t n) { return sys::munmap(a, n); });
     if (part.bad) return failed(EINVAL);
     const int rc = part.rc;
-    drop_range(part.lo, part.hi, /*keep_heap_dead=*/true);
+    uintptr_t hi = part.hi;
+    // The end of a mapping that was rounded up to the unit: the rest of the unit goes too.
+    if (auto slack = unit_slack_.find(hi); slack != unit_slack_.end()) {
+        hi = slack->second;
+        unit_slack_.erase(slack);
+    }
+    drop_range(part.lo, hi, /*keep_heap_dead=*/true);
     mem_.unmaps.fetch_add(1, std::memory_order_relaxed);
     return from_int(rc);
 }
@@ -298,7 +329,7 @@ MemCall Engine::advise_memory(void* addr, size_t len, int advice) {
     InternalScope internal;
     std::lock_guard lock(control_);
     if (forked_child_) return {};
-    const SpanPart part = split_at_span(addr, len, cfg_.page_size, pages_->app_base(),
+    const SpanPart part = split_at_span(addr, len, sys::kBasePage, pages_->app_base(),
                                         pages_->app_base() + pages_->span_bytes(),
                                         [advice](void* a, size_t n) { return sys::madvise(a, n, advice); });
     if (part.bad) return failed(EINVAL);
@@ -312,6 +343,7 @@ MemCall Engine::advise_memory(void* addr, size_t len, int advice) {
     const bool ignore = advice == MADV_HUGEPAGE || advice == MADV_NOHUGEPAGE || advice == MADV_MERGEABLE ||
                         advice == MADV_UNMERGEABLE || advice == MADV_COLLAPSE || advice == MADV_PAGEOUT ||
                         advice == MADV_COLD;
+    if (discard) detach_partial_units(lo, hi);
     bool unmapped = false;
     for (const Piece& pc : space_.pieces(lo, hi)) {
         const size_t n = pc.end - pc.start;
@@ -339,13 +371,14 @@ MemCall Engine::protect_memory(void* addr, size_t len, int prot) {
     InternalScope internal;
     std::lock_guard lock(control_);
     if (forked_child_) return {};
-    const SpanPart part = split_at_span(addr, len, cfg_.page_size, pages_->app_base(),
+    const SpanPart part = split_at_span(addr, len, sys::kBasePage, pages_->app_base(),
                                         pages_->app_base() + pages_->span_bytes(),
                                         [prot](void* a, size_t n) { return sys::mprotect(a, n, prot); });
     if (part.bad) return failed(EINVAL);
     if (len == 0) return ok(0);
     const uintptr_t lo = part.lo, hi = part.hi;
     int rc = part.rc;
+    if (prot != kReadWrite) detach_partial_units(lo, hi);
     bool unmapped = false;
     for (const Piece& pc : space_.pieces(lo, hi)) {
         if (pc.kind == PieceKind::kFree || pc.kind == PieceKind::kDead) {
@@ -404,10 +437,10 @@ MemCall Engine::remap_memory(void* old_addr, size_t old_len, size_t new_len, int
     InternalScope internal;
     std::lock_guard lock(control_);
     if (forked_child_) return {};
-    const size_t ps = cfg_.page_size;
+    const size_t ps = sys::kBasePage, unit = cfg_.page_size;
     const auto old = reinterpret_cast<uintptr_t>(old_addr);
     const auto want = reinterpret_cast<uintptr_t>(new_addr);
-    const size_t olen = (old_len + ps - 1) / ps * ps, nlen = (new_len + ps - 1) / ps * ps;
+    size_t olen = (old_len + ps - 1) / ps * ps, nlen = (new_len + ps - 1) / ps * ps;
     const bool may_move = flags & MREMAP_MAYMOVE, fixed = flags & MREMAP_FIXED, keep_old = flags & MREMAP_DONTUNMAP;
     // The kernel's argument checks, in its order.
     if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) || (old & (ps - 1))) return failed_map(EINVAL);
@@ -433,6 +466,15 @@ MemCall Engine::remap_memory(void* old_addr, size_t old_len, size_t new_len, int
         return ok(r);
     }
     if (!space_.contains(old, old + olen)) return failed_map(EFAULT);
+    // The engine moves whole units: a range that starts inside one becomes plain memory (contents
+    // in place) and the kernel moves it; one that starts at a unit takes its last unit whole (a
+    // mapping's length was rounded up to the unit; a tail the program still uses beyond old_len
+    // in that unit moves along).
+    if (unit > ps && (old & (unit - 1))) {
+        detach_partial_units(old, old + olen);
+        for (const Piece& pc : space_.pieces(old, old + olen))
+            if (emulated_kind(pc.kind)) detach_range(pc.start, pc.end);
+    }
     auto parts = space_.pieces(old, old + olen);
     // A local tier's memory is plain already: from here on the kernel moves it like the program's own.
     if (std::all_of(parts.begin(), parts.end(),
@@ -461,11 +503,18 @@ MemCall Engine::remap_memory(void* old_addr, size_t old_len, size_t new_len, int
         return ok(r);
     }
     if (!all_emulated) return failed_map(EFAULT);  // spans holes or mappings of different kinds
+    const size_t asked = nlen;  // the new length in kernel pages
+    if (unit > ps) {
+        unit_slack_.erase(old + olen);
+        olen = (olen + unit - 1) / unit * unit;  // emulated pieces are whole units
+        nlen = (nlen + unit - 1) / unit * unit;
+    }
 
     uintptr_t dst = 0;
     if (!fixed && keep_old) {
         dst = carve(nlen, 0, PieceKind::kEmulated);  // MREMAP_DONTUNMAP always moves
     } else if (!fixed) {
+        if (asked != nlen) unit_slack_[old + asked] = old + nlen;  // where the program's mapping ends now
         if (nlen == olen) return ok(old);
         if (nlen < olen) {
             drop_range(old + nlen, old + olen, /*keep_heap_dead=*/true);
@@ -475,16 +524,17 @@ MemCall Engine::remap_memory(void* old_addr, size_t old_len, size_t new_len, int
             space_.assign(old + olen, old + nlen, PieceKind::kEmulated);  // grown in place
             return ok(old);
         }
+        unit_slack_.erase(old + asked);
         if (!may_move) return failed_map(ENOMEM);
         dst = carve(nlen, 0, PieceKind::kEmulated, pages_->tier_of_address(old));  // same tier
-    } else if (space_.contains(want, want + nlen)) {
+    } else if (space_.contains(want, want + nlen) && !(want & (unit - 1))) {
         drop_range(want, want + nlen, false);
         if (!carve_at(want, nlen, PieceKind::kEmulated)) return failed_map(ENOMEM);  // the kernel refused
         dst = want;
     }
     if (!dst) {
         int err = 0;
-        const uintptr_t r = move_out_of_span(old, olen, nlen, flags, want, &err);
+        const uintptr_t r = move_out_of_span(old, olen, asked, flags, want, &err);
         return r ? ok(r) : failed_map(err);
     }
     const int shift = pages_->page_shift();
@@ -492,6 +542,7 @@ MemCall Engine::remap_memory(void* old_addr, size_t old_len, size_t new_len, int
                          pages_->page_of(dst));
     // The old range: gone, or (MREMAP_DONTUNMAP) still mapped with every page untouched.
     if (!keep_old) drop_range(old, old + olen, /*keep_heap_dead=*/true);
+    if (asked != nlen) unit_slack_[dst + asked] = dst + nlen;
     return ok(dst);
 }
 

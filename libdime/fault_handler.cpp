@@ -22,6 +22,7 @@
 #include "descriptors.h"
 #include "log.h"
 #include "meta_memory.h"
+#include "sys_memory.h"
 #include "thread_role.h"
 
 namespace dime {
@@ -33,11 +34,6 @@ constexpr uint64_t kSpinOnlyNs = 1500;
 // block mode: sleep in poll() only when the next due time is further away than this,
 // and wake this much early to spin the rest precisely.
 constexpr uint64_t kSleepMarginNs = 60000;
-
-bool page_is_resident(uintptr_t addr, size_t len) {
-    unsigned char vec = 0;
-    return mincore(reinterpret_cast<void*>(addr), len, &vec) == 0 && (vec & 1);
-}
 
 }  // namespace
 
@@ -66,14 +62,17 @@ bool FaultHandler::start(std::string* error) {
     heap_ = static_cast<InFlight*>(map_metadata(kMaxInFlight * sizeof(InFlight)));
     zero_page_ = map_metadata(cfg_.page_size);
     wake_fd_ = descriptors::adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!heap_ || !zero_page_ || wake_fd_ < 0) {
+    if (!heap_ || !zero_page_ || wake_fd_ < 0 || (!cfg_.trace.empty() && !trace_.start(pages_.page_shift()))) {
         if (error) *error = "cannot allocate the fault handler's memory";
         return false;
     }
     // Touch the metadata now: a first touch costs microseconds we do not want on a fault.
     for (size_t off = 0; off < kMaxInFlight * sizeof(InFlight); off += 4096)
         reinterpret_cast<volatile char*>(heap_)[off] = 0;
-    reinterpret_cast<volatile char*>(zero_page_)[0] = 0;
+    // Read (never write) each base page of the zero source: it maps the kernel's zero page, which
+    // costs no memory even for a 2 MiB unit, and a first-touch COPY takes no fault on its source.
+    for (size_t off = 0; off < cfg_.page_size; off += sys::kBasePage)
+        (void)reinterpret_cast<volatile char*>(zero_page_)[off];
     return launch_thread(error);
 }
 
@@ -143,6 +142,7 @@ bool FaultHandler::start_in_child(std::string* error) {
         return false;
     }
     pthread_mutex_init(&request_lock_, nullptr);
+    trace_.reset();  // the child's own stream
     running_ = false;
     evictions_paused_ = false;  // prepare_fork() paused them in the parent's copy
     request_.store(Request::kNone, std::memory_order_relaxed);
@@ -180,6 +180,7 @@ void FaultHandler::serve_request() {
         stats_.resident_pages.store(resident, std::memory_order_relaxed);
         stats_.fault_latency.reset();
         if (attribution_) attribution_->reset_faults();
+        trace_.reset();  // the trace covers what the counters count (not calibration)
         break;
     }
     case Request::kPrepareFork:
@@ -335,6 +336,7 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
         pages_.note_touched(p);
         if (first_touch_local_) {
             if (!fill_first_touch(p, write)) return;
+            trace_.record(p, write ? TraceRecorder::kWrite : TraceRecorder::kRead);
             Stats::bump(stats_.first_touch_faults);
             if (attribution_) attribution_->charge_fault(p, 0, 0);
             pages_.state(p) = kLocal;
@@ -414,6 +416,8 @@ void FaultHandler::resolve(const InFlight& f) {
     if (!ok) {  // the kernel refused (out of memory?): the page stays where it was, the thread retries
         pool_.forget(f.page);
         pages_.state(f.page) = before;
+    } else {
+        trace_.record(f.page, f.write ? TraceRecorder::kWrite : TraceRecorder::kRead);
     }
     Stats::bump(stats_.handler_ns, now_ns() - t0);
 }
@@ -477,6 +481,7 @@ void FaultHandler::evict_pages(size_t n) {
             const PageId victim = pool_.evict_one();
             if (victim == kNoPage) break;
             victims_[k] = victim;
+            trace_.record(victim, TraceRecorder::kEvict);
         }
         if (k == 0) return;
         n -= k;
@@ -532,10 +537,7 @@ bool FaultHandler::copy_out_run(const PageId* run, size_t n) {
     if (!use_write_protect_ || n < 2 || n > kMaxBatch) return false;
     const uintptr_t addr = pages_.app_address(run[0]);
     const uintptr_t back = pages_.backing_address(run[0]);
-    unsigned char resident[kMaxBatch];
-    if (mincore(reinterpret_cast<void*>(addr), n * ps, resident) != 0) return false;
-    for (size_t i = 0; i < n; ++i)
-        if (!(resident[i] & 1)) return false;  // a page the program dropped: evict() knows what to do
+    if (!sys::all_resident(addr, n * ps)) return false;  // a page the program dropped: evict() knows what to do
     if (uffd::write_protect(fd_, addr, n * ps, true) != 0) return false;
     if (uffd::copy(fd_, back, addr, n * ps, /*wake=*/false) != 0) {
         // Partly copied, perhaps: drop what arrived (the pages themselves are intact) and let
@@ -583,7 +585,7 @@ bool FaultHandler::evict(PageId victim) {
     }
     // Fallback: copy the page to the backing span, then unmap it. Write-protect it first so a
     // concurrent write blocks (and is re-fetched after) instead of being lost between the two.
-    if (!page_is_resident(addr, len)) {  // dropped by the application: never read a hole
+    if (!sys::all_resident(addr, len)) {  // dropped by the application: never read a hole
         pages_.state(victim) = kUntouched;
         return true;
     }

@@ -18,6 +18,7 @@
 #include "local_pool.h"
 #include "page_table.h"
 #include "stats.h"
+#include "trace_recorder.h"
 #include "uffd.h"
 
 namespace dime {
@@ -64,6 +65,8 @@ public:
     // thread does not exist here; the object is never destroyed.
     void abandon_in_child();
     void reset_stats();
+    // The fault/eviction stream when `trace` is set (trace_recorder.h); inactive otherwise.
+    const TraceRecorder& trace() const { return trace_; }
 
     // Requests on page ranges [first, first + count), for the mmap family (fault_handler_ranges.cpp).
     // Drops the pages: in-flight faults on them are woken (they retry), local pages leave the pool
@@ -148,6 +151,7 @@ private:
     enum class PollMode : uint8_t { kBusy, kBlock, kHybrid } poll_mode_;
     bool first_touch_local_;
     void* zero_page_ = nullptr;  // source for write faults on never-used pages
+    TraceRecorder trace_;
 
     static constexpr size_t kMaxBatch = 256;  // options.def caps evict_batch here
     PageId victims_[kMaxBatch];

@@ -12,14 +12,6 @@
 #include "sys_memory.h"
 
 namespace dime {
-namespace {
-
-bool resident(uintptr_t addr, size_t len) {
-    unsigned char vec = 0;
-    return mincore(reinterpret_cast<void*>(addr), len, &vec) == 0 && (vec & 1);
-}
-
-}  // namespace
 
 // ---- requesting threads -----------------------------------------------------------------------
 
@@ -73,7 +65,7 @@ int FaultHandler::move_one(PageId from, PageId to, bool remote) {
     const uintptr_t dst = remote ? pages_.backing_address(to) : pages_.app_address(to);
     const size_t len = cfg_.page_size;
     // A hole would make COPY read a registered page that nobody else can serve: check first.
-    if (!resident(src, len)) return 0;
+    if (!sys::all_resident(src, len)) return 0;
     if (move_works_ && uffd::move(fd_, dst, src, len, /*wake=*/false) == 0) return 1;
     // EBUSY (shared with a child after fork) and the like: copy, then drop the source.
     const int rc = uffd::copy(fd_, dst, src, len, /*wake=*/false);

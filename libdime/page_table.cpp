@@ -6,11 +6,17 @@
 namespace dime {
 namespace {
 
-uintptr_t reserve(size_t bytes, int prot) {
-    const uintptr_t p = sys::mmap(nullptr, bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (sys::is_error(p)) return 0;
+// Reserves `bytes` aligned to `align` (the unit): a fault's address rounded down to the unit is
+// then the unit's start, and every unit lies inside one span. The slack is given back.
+uintptr_t reserve(size_t bytes, size_t align, int prot) {
+    const size_t slack = align > sys::kBasePage ? align : 0;
+    const uintptr_t raw = sys::mmap(nullptr, bytes + slack, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (sys::is_error(raw)) return 0;
+    const uintptr_t p = (raw + align - 1) & ~(uintptr_t(align) - 1);
+    if (p > raw) sys::munmap(reinterpret_cast<void*>(raw), p - raw);
+    if (raw + bytes + slack > p + bytes) sys::munmap(reinterpret_cast<void*>(p + bytes), raw + bytes + slack - (p + bytes));
     // Transparent huge pages would make the kernel fill 2 MiB at a time behind our back and let
-    // khugepaged collapse resident runs; the pool works in base pages.
+    // khugepaged collapse resident runs; the pool counts units it fills itself with ioctls.
     sys::madvise(reinterpret_cast<void*>(p), bytes, MADV_NOHUGEPAGE);
     return p;
 }
@@ -27,8 +33,8 @@ bool PageTable::init(size_t page_size, size_t span_bytes, int tiers) {
     tier_page_shift_ = __builtin_ctzll(span_bytes >> page_shift_) - tier_bits;
     tiers_ = tiers;
     for (int t = 0; t < kMaxSubSpans; ++t) touched_end_[t].store(tier_first_page(t), std::memory_order_relaxed);
-    app_base_ = reserve(span_bytes, PROT_NONE);
-    backing_base_ = reserve(span_bytes, PROT_READ | PROT_WRITE);
+    app_base_ = reserve(span_bytes, page_size, PROT_NONE);
+    backing_base_ = reserve(span_bytes, page_size, PROT_READ | PROT_WRITE);
     if (!app_base_ || !backing_base_) return false;
     return state_.reset(span_bytes >> page_shift_);
 }

@@ -158,6 +158,20 @@ std::string Engine::report_json_with(const std::string& attribution) const {
         caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns(), memory_json(span_usage()), attribution);
 }
 
+// The trace (trace_recorder.h) next to the report, with the run's settings in its header.
+void Engine::write_trace() const {
+    const std::string path = expand_report_path(cfg_.trace, pid_, descendant_);
+    const std::string header = fmt::format(
+        "# dime trace: pid {}, page_size {}, local_npages {}, policy {}, evict_batch {}\n"
+        "# one event per line: <4 KiB page number of the unit> r|w (a fault, read or write) or e (an eviction)\n",
+        pid_, cfg_.page_size, cfg_.pool_pages(), policy_name(), cfg_.evict_batch);
+    std::string why;
+    if (handler_->trace().write(path, header, &why))
+        logf(LogLevel::kInfo, "trace written to '{}' ({} events)", path, handler_->trace().recorded());
+    else
+        logf(LogLevel::kError, "cannot write trace '{}': {}", path, why);
+}
+
 void Engine::write_reports() const {
     InternalScope internal;
     if (forked_child_) return;  // a plain fork child: the counters are the parent's
@@ -185,6 +199,7 @@ void Engine::write_reports() const {
         else
             logf(LogLevel::kError, "cannot write report '{}': {}", path, strerror(err));
     }
+    if (handler_ && handler_->trace().active()) write_trace();
     if (cfg_.summary && !emulating()) {
         std::fputs(fmt::format("dime: emulation off (disable): DiME's allocator on plain memory, no faults\n").c_str(),
                    stderr);
@@ -192,10 +207,12 @@ void Engine::write_reports() const {
         const Totals t = totals();
         // fputs, not fmt::print: at exit stderr may be closed or full, and fmt::print throws then.
         std::fputs(fmt::format("dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions, "
-                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}{}\n",
+                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages{}, policy {}{}\n",
                                t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
                                human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50), human_ns(t.fault_ns_p99),
-                               t.resident_pages, cfg_.pool_pages(), policy_name(),
+                               t.resident_pages, cfg_.pool_pages(),
+                               cfg_.page_size == 4096 ? std::string() : fmt::format(" of {} KiB", cfg_.page_size >> 10),
+                               policy_name(),
                                descendant_ ? fmt::format(" (child process {})", pid_) : std::string())
                        .c_str(),
                    stderr);

@@ -13,6 +13,10 @@
 
 namespace dime::sys {
 
+// The kernel's page on x86-64: the granularity of mmap, munmap, madvise and mprotect arguments,
+// and of mincore's answer. DiME's unit (page_size) is a power-of-two multiple of it.
+inline constexpr size_t kBasePage = 4096;
+
 // A kernel return value: >= 0 success, < 0 a negative errno.
 inline long result(long rc) { return rc == -1 ? -long(errno) : rc; }
 
@@ -29,6 +33,19 @@ inline int mprotect(void* addr, size_t len, int prot) {
 }
 inline int madvise(void* addr, size_t len, int advice) {
     return static_cast<int>(result(syscall(SYS_madvise, addr, len, advice)));
+}
+// True if every base page of [addr, addr + len) is resident (mincore). Used before reading a
+// registered range with UFFDIO_COPY: a hole there would raise a fault only the handler can serve.
+inline bool all_resident(uintptr_t addr, size_t len) {
+    unsigned char vec[512];  // one 2 MiB unit per call
+    for (size_t done = 0; done < len;) {
+        const size_t chunk = len - done < sizeof vec * kBasePage ? len - done : sizeof vec * kBasePage;
+        if (syscall(SYS_mincore, addr + done, chunk, vec) != 0) return false;
+        for (size_t i = 0; i < (chunk + kBasePage - 1) / kBasePage; ++i)
+            if (!(vec[i] & 1)) return false;
+        done += chunk;
+    }
+    return true;
 }
 // The address, or a negative errno cast to an address (check with is_error).
 inline uintptr_t mremap(void* old_addr, size_t old_len, size_t new_len, int flags, void* new_addr) {

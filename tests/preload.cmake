@@ -12,22 +12,32 @@ target_link_libraries(preload_cxx PRIVATE Threads::Threads)
 # 256 pages = 1 MiB of local memory; every program uses at least 8x that. No injected delay, so
 # the tests measure correctness, not time.
 set(DIME_PRELOAD_POOL 256)
-set(DIME_PRELOAD_OPTIONS "local_npages=${DIME_PRELOAD_POOL} latency_ns=0 bandwidth_bps=1000000000000")
+set(DIME_PRELOAD_OPTIONS "latency_ns=0 bandwidth_bps=1000000000000")
 
-# dime_preload_test(<program> [ARGS a,b,...] [OPTIONS "key=value ..."]): runs the program under
-# libdime.so with the options above (plus OPTIONS) and checks its exit status and report.
+# dime_preload_test(<program> [ARGS a,b,...] [OPTIONS "key=value ..."] [NAME suffix] [POOL units]
+# [PAGE_SIZE bytes]): runs the program under libdime.so with the options above (plus OPTIONS; POOL
+# replaces local_npages) and checks its exit status and report (PAGE_SIZE: its config.page_size).
 function(dime_preload_test prog)
-  cmake_parse_arguments(arg "" "ARGS;OPTIONS" "" ${ARGN})
-  add_test(NAME preload.${prog}
+  cmake_parse_arguments(arg "" "ARGS;OPTIONS;NAME;POOL;PAGE_SIZE" "" ${ARGN})
+  set(pool ${DIME_PRELOAD_POOL})
+  if(arg_POOL)
+    set(pool ${arg_POOL})
+  endif()
+  set(name ${prog})
+  if(arg_NAME)
+    set(name ${prog}.${arg_NAME})
+  endif()
+  add_test(NAME preload.${name}
     COMMAND ${CMAKE_COMMAND}
       -DPROGRAM=$<TARGET_FILE:${prog}>
       -DPRELOAD=$<TARGET_FILE:dime_preload>
-      -DREPORT=${CMAKE_CURRENT_BINARY_DIR}/preload.${prog}.json
-      "-DOPTIONS=${DIME_PRELOAD_OPTIONS} ${arg_OPTIONS}"
-      -DPOOL=${DIME_PRELOAD_POOL}
+      -DREPORT=${CMAKE_CURRENT_BINARY_DIR}/preload.${name}.json
+      "-DOPTIONS=${DIME_PRELOAD_OPTIONS} ${arg_OPTIONS} local_npages=${pool}"
+      -DPOOL=${pool}
+      -DPAGE_SIZE=${arg_PAGE_SIZE}
       -DARGS=${arg_ARGS}
       -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/run_preload.cmake)
-  set_tests_properties(preload.${prog} PROPERTIES
+  set_tests_properties(preload.${name} PROPERTIES
     TIMEOUT 300
     SKIP_REGULAR_EXPRESSION "PRELOAD-SKIPPED")
 endfunction()
@@ -38,6 +48,10 @@ dime_preload_test(preload_cxx)                 # (c) new/delete, vector, string,
 dime_preload_test(preload_fork)                # (d) fork: both sides check every byte
 dime_preload_test(preload_syscalls ARGS 4,${CMAKE_CURRENT_BINARY_DIR})  # (e) read()/write() on evicted pages
 dime_preload_test(preload_exit_race)           # main returns while threads still fault
+# Large units (page_size): the heap in 2 MiB units (40 MiB through a pool of 4 units = 8 MiB), and
+# 4 threads on 64 KiB units (12 MiB through 16 units = 1 MiB).
+dime_preload_test(preload_heap NAME 2MiB ARGS 40 POOL 4 PAGE_SIZE 2097152 OPTIONS "page_size=2MiB")
+dime_preload_test(preload_threads NAME 64KiB POOL 16 PAGE_SIZE 65536 OPTIONS "page_size=64KiB")
 # fork() while glibc's own heap data is evicted: glibc reads it inside fork(), outside the atfork
 # hooks. NSS state after getpwuid() (the parent hung), an open FILE (the child crashed). A hang
 # must fail, not stall the suite: the programs arm a 45 s alarm, ctest stops at 60 s.

@@ -249,8 +249,10 @@ TEST_CASE("out-of-range values name the key and the allowed range", "[config][er
           "DIME_OPTIONS: latency_ns: '5s' is out of range; allowed 0 ns to 1000000000 ns (1s)");
     CHECK(set(cfg, "heap_bytes=1KiB").error ==
           "DIME_OPTIONS: heap_bytes: '1KiB' is out of range; allowed 1048576 (1MiB) to 70368744177664 (64TiB)");
-    CHECK(set(cfg, "page_size=8192").error ==
-          "DIME_OPTIONS: page_size: '8192' is out of range; the only value supported is 4096 (4KiB)");
+    CHECK(set(cfg, "page_size=4MiB").error ==
+          "DIME_OPTIONS: page_size: '4MiB' is out of range; allowed 4096 (4KiB) to 2097152 (2MiB)");
+    CHECK(set(cfg, "page_size=3000").error ==
+          "DIME_OPTIONS: page_size: '3000' is out of range; allowed 4096 (4KiB) to 2097152 (2MiB)");
     // Overflow of uint64 while reading digits, and while applying the unit.
     CHECK(set(cfg, "bandwidth_bps=99999999999999999999999").error ==
           "DIME_OPTIONS: bandwidth_bps: '99999999999999999999999' is too large; "

@@ -1,7 +1,7 @@
 # run_preload.cmake — run by ctest with `cmake -DPROGRAM=<exe> -DPRELOAD=<libdime.so> -DREPORT=<file>
-# -DOPTIONS=<DIME_OPTIONS> -DPOOL=<local_npages> [-DARGS=a,b] -P`: runs PROGRAM with libdime.so
-# preloaded, fails unless it exits 0 and its JSON report shows the emulation really worked (faults,
-# re-fetches and evictions all > 0, and the pool size the test asked for).
+# -DOPTIONS=<DIME_OPTIONS> -DPOOL=<local_npages> [-DPAGE_SIZE=<bytes>] [-DARGS=a,b] -P`: runs PROGRAM
+# with libdime.so preloaded, fails unless it exits 0 and its JSON report shows the emulation really
+# worked (faults, re-fetches and evictions all > 0, and the pool size and page size the test asked for).
 foreach(var PROGRAM PRELOAD REPORT OPTIONS POOL)
   if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
     message(FATAL_ERROR "usage: cmake -DPROGRAM=<exe> -DPRELOAD=<libdime.so> -DREPORT=<file> "
@@ -39,6 +39,12 @@ if(json_error)
 endif()
 if(NOT pool EQUAL POOL)
   message(FATAL_ERROR "${name}: the report says local_npages=${pool}, the test asked for ${POOL}")
+endif()
+if(DEFINED PAGE_SIZE AND NOT "${PAGE_SIZE}" STREQUAL "")
+  string(JSON page_size ERROR_VARIABLE json_error GET "${json}" config page_size)
+  if(json_error OR NOT page_size EQUAL PAGE_SIZE)
+    message(FATAL_ERROR "${name}: the report says page_size=${page_size}, the test asked for ${PAGE_SIZE}")
+  endif()
 endif()
 foreach(counter faults refetch_faults evictions)
   string(JSON value ERROR_VARIABLE json_error GET "${json}" totals ${counter})

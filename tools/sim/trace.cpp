@@ -72,8 +72,10 @@ bool read_trace(std::istream& in, const std::string& origin, uint64_t page_size,
         if (s.empty() || s[0] == '#') continue;
         std::string_view field = s.substr(0, s.find_first_of(" \t"));
         std::string_view rest = trim(s.substr(field.size()));
-        if (!rest.empty() && rest != "r" && rest != "w" && rest != "R" && rest != "W")
-            return bad(fmt::format("'{}' after the page: expected nothing, r or w", rest));
+        // "e": an eviction in a trace recorded by the engine (`trace`): not an access, skipped.
+        const bool eviction = rest == "e" || rest == "E";
+        if (!rest.empty() && rest != "r" && rest != "w" && rest != "R" && rest != "W" && !eviction)
+            return bad(fmt::format("'{}' after the page: expected nothing, r, w or e", rest));
         const bool hex = field.size() > 2 && field[0] == '0' && (field[1] == 'x' || field[1] == 'X');
         std::string_view digits = hex ? field.substr(2) : field;
         uint64_t value = 0;
@@ -87,6 +89,10 @@ bool read_trace(std::istream& in, const std::string& origin, uint64_t page_size,
         } else {
             if (value > (UINT64_MAX >> 12)) return bad(fmt::format("'{}' is too large", field));
             page = (value << 12) >> shift;
+        }
+        if (eviction) {
+            ++t.evictions;
+            continue;
         }
         t.accesses.push_back(ids.number(page));
         if (ids.size() >= kNoPage) return bad("more than 2^32 - 1 distinct pages");
