@@ -54,9 +54,10 @@ void FaultHandler::account_dirty(const PageId* victims, size_t k) {
 
 bool FaultHandler::on_first_write(PageId p, uintptr_t addr) {
     if (!(pages_.state(p) & kClean)) return false;
+    // Book-keep first: lifting the protection wakes the writer, which may read the counters at once.
+    Stats::bump(stats_.first_write_faults);
     pages_.state(p) &= ~kClean;  // the backing copy stays, stale, until the page leaves (kBackingCopy)
     uffd::write_protect(fd_, addr, cfg_.page_size, /*protect=*/false, /*wake_on_clear=*/true);
-    Stats::bump(stats_.first_write_faults);
     return true;
 }
 
