@@ -42,6 +42,9 @@ public:
 
     // While calibrating, faults are resolved as soon as they arrive, with no delay.
     void set_calibrating(bool on) { calibrating_.store(on, std::memory_order_relaxed); }
+    // While calibration measures DiME's own cost, write-backs book no link time: the queueing
+    // behind them would be mistaken for overhead and subtracted from every later fault.
+    void set_writeback_free(bool on) { writeback_free_.store(on, std::memory_order_relaxed); }
     void set_overhead(Overhead o);
     Overhead overhead() const;
 
@@ -183,6 +186,7 @@ private:
     size_t heap_size_ = 0;
 
     std::atomic<bool> calibrating_{false};
+    std::atomic<bool> writeback_free_{false};
     std::atomic<uint64_t> overhead_first_{0}, overhead_refetch_{0};
 
     pthread_t thread_{};

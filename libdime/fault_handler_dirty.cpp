@@ -41,10 +41,11 @@ size_t FaultHandler::evict_clean(PageId* victims, size_t k) {
 
 void FaultHandler::account_dirty(const PageId* victims, size_t k) {
     const uint64_t now = now_ns();
+    const bool book = !writeback_free_.load(std::memory_order_relaxed);
     uint64_t sent = 0, link_ns = 0;
     for (size_t i = 0; i < k; ++i) {
         if ((pages_.state(victims[i]) & kStateMask) != kRemote) continue;  // kept local, or dropped by the program
-        link_ns += links_[pages_.tier_of(victims[i])].book_writeback(now);
+        if (book) link_ns += links_[pages_.tier_of(victims[i])].book_writeback(now);
         ++sent;
     }
     Stats::bump(stats_.dirty_evictions, sent);
