@@ -14,7 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fmt/core.h>
 
@@ -429,4 +432,77 @@ TEST_CASE("writeback: calibration does not mistake write-back queueing for DiME'
     if (!engine) return;
     INFO("calibrated own cost per re-fetch: " << engine->overhead_ns() << " ns");
     CHECK(engine->overhead_ns() < 200000);
+}
+
+TEST_CASE("writeback: a write by the kernel (read() into a clean page) takes the WP fault and is not lost",
+          "[writeback][engine][uffd]") {
+    constexpr size_t kN = 256, kP = 64;
+    auto cfg = writeback_config(true);
+    cfg.local_npages = kP;
+    cfg.evict_batch = 1;
+    auto engine = start(cfg);
+    if (!engine) return;
+    Region region(*engine, kN);
+    for (size_t p = 0; p < kN; ++p) fill(region.page(p), kPage, p, 1);
+    size_t bad = 0;
+    for (size_t p = 0; p < kN; ++p) bad += !holds(region.page(p), kPage, p, 1);  // the last kP are clean now
+    REQUIRE(bad == 0);
+
+    // read() from a pipe into a clean local page: the kernel's write takes the WP fault.
+    const size_t target = kN - 1;
+    REQUIRE(resident(region.page(target), 1) == 1);
+    const dime::Totals before = engine->totals();
+    int pfd[2];
+    REQUIRE(pipe2(pfd, O_CLOEXEC) == 0);
+    unsigned char buf[kPage];
+    fill(buf, kPage, target, 2);
+    REQUIRE(write(pfd[1], buf, kPage) == static_cast<ssize_t>(kPage));
+    REQUIRE(read(pfd[0], region.page(target), kPage) == static_cast<ssize_t>(kPage));
+    close(pfd[0]);
+    close(pfd[1]);
+    CHECK(engine->totals().first_write_faults - before.first_write_faults == 1);
+    // Evict it (dirty now, so it is sent, not dropped) and read it back.
+    CHECK(engine->evict_range(region.page(target), kPage) == 1);
+    CHECK(holds(region.page(target), kPage, target, 2));
+
+}
+
+TEST_CASE("writeback: a fork child's writes to pages clean in the parent are not lost", "[writeback][engine][uffd]") {
+    // A fork child inherits the parent's clean pages without their write protection (its
+    // registration is new): it must treat them as dirty, or its writes would be dropped with them.
+    // 32 pages, all clean and local at the fork, and nothing else: the child keeps them all local.
+    auto cfg = writeback_config(true);
+    cfg.local_npages = 64;
+    auto engine = start(cfg);
+    if (!engine) return;
+    size_t bad = 0;
+    Region small(*engine, 32);
+    for (size_t p = 0; p < small.pages; ++p) fill(small.page(p), kPage, 1000 + p, 1);
+    REQUIRE(engine->evict_range(small.base, small.pages * kPage) == small.pages);
+    for (size_t p = 0; p < small.pages; ++p) bad += !holds(small.page(p), kPage, 1000 + p, 1);
+    REQUIRE(bad == 0);
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(120);
+        // Write every page (no fault: unprotected here), evict them all, read them back.
+        for (size_t p = 0; p < small.pages; ++p) fill(small.page(p), kPage, 1000 + p, 2);
+        if (engine->evict_range(small.base, small.pages * kPage) != small.pages) _exit(2);
+        for (size_t p = 0; p < small.pages; ++p)
+            if (!holds(small.page(p), kPage, 1000 + p, 2)) {
+                char msg[100];
+                const int len = std::snprintf(msg, sizeof msg, "fork child: page %zu lost its write\n", p);
+                if (len > 0) (void)!write(2, msg, static_cast<size_t>(len));
+                _exit(1);
+            }
+        _exit(0);
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    INFO("fork child: exit status " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1)
+                                    << " (1: a write lost, 2: evict_range did not evict every page)");
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    for (size_t p = 0; p < small.pages; ++p) bad += !holds(small.page(p), kPage, 1000 + p, 1);
+    CHECK(bad == 0);
 }
