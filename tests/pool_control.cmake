@@ -2,7 +2,7 @@
 # api_pool under libdime.so, with and without writeback, then without the preload. Included by
 # tests/CMakeLists.txt.
 add_executable(api_pool programs/api_pool.c)
-target_link_libraries(api_pool PRIVATE dime_api_static)
+target_link_libraries(api_pool PRIVATE dime_api_static Threads::Threads)
 
 foreach(writeback false true)
   add_test(NAME pool_control.api_pool.preloaded.writeback_${writeback}
