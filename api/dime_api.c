@@ -1,7 +1,7 @@
 /* dime_api.c — libdime_api: include/dime.h's functions. Each finds libdime.so's dime_preload_*
  * entry point at run time (dlsym(RTLD_DEFAULT)); when the preload is absent it falls back to the
- * plain allocator. Runs on any application thread; lookups are cached in atomics (races only
- * repeat a lookup). */
+ * plain allocator (the pool controls do nothing). Runs on any application thread; lookups are
+ * cached in atomics (races only repeat a lookup). */
 #define _GNU_SOURCE
 #include "dime.h"
 
@@ -15,6 +15,8 @@ typedef void* (*calloc_fn)(size_t, size_t, const char*, const void*);
 typedef void (*free_fn)(void*);
 typedef const char* (*tier_of_fn)(const void*);
 typedef int (*active_fn)(void);
+typedef long (*evict_fn)(const void*, size_t);
+typedef int (*set_local_pages_fn)(size_t);
 
 /* One entry point: its name and, once looked up, its address or the "absent" marker. */
 struct entry {
@@ -29,6 +31,8 @@ static struct entry g_calloc = {"dime_preload_calloc", NULL};
 static struct entry g_free = {"dime_preload_free", NULL};
 static struct entry g_tier_of = {"dime_preload_tier_of", NULL};
 static struct entry g_active = {"dime_preload_active", NULL};
+static struct entry g_evict = {"dime_preload_evict", NULL};
+static struct entry g_set_local_pages = {"dime_preload_set_local_pages", NULL};
 
 /* The preload's function, or NULL when libdime.so is not loaded. */
 static void* find(struct entry* e) {
@@ -70,4 +74,14 @@ const char* dime_tier_of(const void* p) {
 int dime_active(void) {
     active_fn fn = (active_fn)find(&g_active);
     return fn ? fn() : 0;
+}
+
+long dime_evict(const void* addr, size_t len) {
+    evict_fn fn = (evict_fn)find(&g_evict);
+    return fn ? fn(addr, len) : 0;
+}
+
+int dime_set_local_pages(size_t pages) {
+    set_local_pages_fn fn = (set_local_pages_fn)find(&g_set_local_pages);
+    return fn ? fn(pages) : 0;
 }

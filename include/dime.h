@@ -1,7 +1,8 @@
-/* dime.h — DiME's C API for explicit placement: allocate in a named tier, ask where a block
- * lives, and whether emulation is on. Usable from C and C++. Link with libdime_api (static or
+/* dime.h — DiME's C API: explicit placement (allocate in a named tier, ask where a block lives,
+ * whether emulation is on) and run-time control of the local pool (evict a range, resize the
+ * pool). Usable from C and C++. Link with libdime_api (static or
  * shared); under LD_PRELOAD=libdime.so the calls reach the emulator, without it they fall back to
- * plain malloc/calloc/free. Reference: docs/api.md. */
+ * plain malloc/calloc/free and the pool controls do nothing. Reference: docs/api.md. */
 #ifndef DIME_H
 #define DIME_H
 
@@ -31,6 +32,18 @@ const char* dime_tier_of(const void* p);
 
 /* 1 if this process runs under DiME's emulation (libdime.so preloaded and started), else 0. */
 int dime_active(void);
+
+/* Evicts now every local page of emulated memory that [addr, addr + len) touches (DiME's "flush
+ * a range"): the next access to each faults and fetches it back. With writeback, a dirty page
+ * costs its transmission on the link, a clean one is dropped for free. Memory outside emulated
+ * memory is ignored. Returns the number of pages evicted; 0 without emulation. */
+long dime_evict(const void* addr, size_t len);
+
+/* Sets the local pool's capacity to `pages` pages at run time. Shrinking evicts down to the new
+ * capacity before the call returns; growing lets later faults keep more pages. Returns 0, or -1
+ * with errno = EINVAL for 0 or more than 2^34 pages (local_npages' bounds). Without emulation: 0,
+ * nothing done. */
+int dime_set_local_pages(size_t pages);
 
 #ifdef __cplusplus
 }

@@ -215,6 +215,7 @@ void Engine::calibrate() {
     const size_t stage1_pages = 4 * pool_pages;
     const uint64_t capacity = pool_->capacity();
     pool_->set_capacity(pool_pages);
+    handler_->set_writeback_free(true);  // DiME's own cost, not the link's
 
     auto run = [&](size_t pages, size_t passes, Overhead& measured) {
         auto* base = static_cast<volatile char*>(map_region(pages * ps));
@@ -255,6 +256,7 @@ void Engine::calibrate() {
         }
     }
     pool_->set_capacity(capacity);
+    handler_->set_writeback_free(false);
     handler_->set_overhead(own);
     handler_->reset_stats();
 }

@@ -80,6 +80,16 @@ public:
     };
     SpanUsage span_usage() const;
 
+    // ---- run-time control of the pool from code (engine_control.cpp; include/dime.h) ----
+    // Evicts every local page that [addr, addr + len) touches, now (DiME's "flush a range"); the
+    // part outside emulated memory is ignored. Returns the pages evicted (0 without emulation).
+    uint64_t evict_range(const void* addr, size_t len);
+    // Sets the local pool's capacity to `pages`; shrinking evicts down to it before returning.
+    // False (nothing changed) for 0 or more than local_npages' maximum, or without emulation.
+    bool set_local_pages(uint64_t pages);
+    // The pool's capacity now (local_npages until set_local_pages changes it).
+    uint64_t local_pages() const;
+
     const Config& config() const { return cfg_; }
     const uffd::Capabilities& capabilities() const { return caps_; }
     Totals totals() const;

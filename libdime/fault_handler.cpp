@@ -41,6 +41,7 @@ FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Confi
                            LocalPool& pool, Stats& stats)
     : fd_(uffd), caps_(caps), cfg_(cfg), pages_(pages), pool_(pool), stats_(stats),
       move_works_(caps.move && cfg.uffd_move), use_write_protect_(caps.write_protect),
+      writeback_(cfg.writeback), track_dirty_(cfg.writeback && caps.write_protect),
       poll_mode_(cfg.poll_mode == "block"    ? PollMode::kBlock
                  : cfg.poll_mode == "hybrid" ? PollMode::kHybrid
                                              : PollMode::kBusy),
@@ -143,6 +144,7 @@ bool FaultHandler::start_in_child(std::string* error) {
     }
     pthread_mutex_init(&request_lock_, nullptr);
     trace_.reset();  // the child's own stream
+    forget_clean_pages();
     running_ = false;
     evictions_paused_ = false;  // prepare_fork() paused them in the parent's copy
     request_.store(Request::kNone, std::memory_order_relaxed);
@@ -171,18 +173,11 @@ void FaultHandler::serve_request() {
     uint64_t drained;
     [[maybe_unused]] ssize_t n = read(wake_fd_, &drained, sizeof drained);
     switch (r) {
-    case Request::kResetStats: {
-        const uint64_t resident = stats_.resident_pages.load(std::memory_order_relaxed);
-        for (auto* c : {&stats_.first_touch_faults, &stats_.refetch_faults, &stats_.duplicate_faults,
-                        &stats_.evictions, &stats_.eviction_fallbacks, &stats_.injected_delay_ns,
-                        &stats_.handler_ns, &stats_.policy_ns})
-            c->store(0, std::memory_order_relaxed);
-        stats_.resident_pages.store(resident, std::memory_order_relaxed);
-        stats_.fault_latency.reset();
+    case Request::kResetStats:
+        stats_.reset_counters();  // resident_pages stays: it is a level, not a count
         if (attribution_) attribution_->reset_faults();
         trace_.reset();  // the trace covers what the counters count (not calibration)
         break;
-    }
     case Request::kPrepareFork:
         evictions_paused_ = true;
         while (heap_size_) resolve(heap_pop());
@@ -196,6 +191,10 @@ void FaultHandler::serve_request() {
     case Request::kMovePages:
     case Request::kDetachPages:
         serve_range_request(r);
+        break;
+    case Request::kEvictRange:
+    case Request::kResizePool:
+        serve_control_request(r);
         break;
     case Request::kStop:
     case Request::kNone:
@@ -353,8 +352,10 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
     default:
         // Either a notification that raced with its own resolution, or a write-protect fault
         // left from an eviction fallback, or the page was dropped behind our back
-        // (MADV_DONTNEED): then it reads as zeros, as the kernel would have it.
+        // (MADV_DONTNEED): then it reads as zeros, as the kernel would have it. With writeback,
+        // a WP fault on a clean page is its first write (on_first_write).
         if (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+            if (on_first_write(p, addr)) return;
             uffd::write_protect(fd_, addr, cfg_.page_size, false, true);
         } else if (uffd::zeropage(fd_, addr, cfg_.page_size) != 0) {
             uffd::wake(fd_, addr, cfg_.page_size);
@@ -412,7 +413,10 @@ void FaultHandler::resolve(const InFlight& f) {
     const uint8_t before = pages_.state(f.page) & kStateMask;
     pages_.state(f.page) = kLocal;
     pool_.admit_reserved(f.page);
-    const bool ok = f.kind == FetchKind::kFirstTouch ? fill_first_touch(f.page, f.write) : fetch_back(f.page);
+    // With dirty tracking a read re-fetch is mapped write-protected (clean); a write fault's page
+    // is dirty at once, so mapping it writable spares the writer a second fault.
+    const bool ok = f.kind == FetchKind::kFirstTouch ? fill_first_touch(f.page, f.write)
+                                                     : fetch_back(f.page, track_dirty_ && !f.write);
     if (!ok) {  // the kernel refused (out of memory?): the page stays where it was, the thread retries
         pool_.forget(f.page);
         pages_.state(f.page) = before;
@@ -438,12 +442,17 @@ bool FaultHandler::fill_first_touch(PageId p, bool write) {
 // docs/performance.md), while a copy into a missing page flushes nothing. The backing copy
 // stays behind (kBackingCopy) and is dropped, in batches, right before the page leaves again.
 // False if the page stays remote (the thread is woken and faults again).
-bool FaultHandler::fetch_back(PageId p) {
+bool FaultHandler::fetch_back(PageId p, bool protect) {
     const uintptr_t addr = pages_.app_address(p);
-    const int rc = uffd::copy(fd_, addr, pages_.backing_address(p), cfg_.page_size);
+    int rc = uffd::copy(fd_, addr, pages_.backing_address(p), cfg_.page_size, true, protect);
+    if (protect && rc == -EINVAL) {  // registered without WP after all: no tracking from now on
+        track_dirty_ = protect = false;
+        rc = uffd::copy(fd_, addr, pages_.backing_address(p), cfg_.page_size);
+    }
     if (rc == 0 || rc == -EEXIST) {  // EEXIST: mapped already (cannot normally happen): keep it
         if (rc == -EEXIST) uffd::wake(fd_, addr, cfg_.page_size);
-        pages_.state(p) |= kBackingCopy;
+        // A page mapped by someone else may have been written: only our own protected copy is clean.
+        pages_.state(p) |= rc == 0 && protect ? kBackingCopy | kClean : kBackingCopy;
         return true;
     }
     uffd::wake(fd_, addr, cfg_.page_size);
@@ -485,18 +494,24 @@ void FaultHandler::evict_pages(size_t n) {
         }
         if (k == 0) return;
         n -= k;
-        if (!move_works_) {
-            for (size_t i = 0; i < k; ++i) evict(victims_[i]);
-            continue;
-        }
-        std::sort(victims_, victims_ + k);
+        evict_victims(victims_, k);
+    }
+}
+
+void FaultHandler::evict_victims(PageId* victims, size_t k) {
+    if (track_dirty_) k = evict_clean(victims, k);
+    if (!move_works_) {
+        for (size_t i = 0; i < k; ++i) evict(victims[i]);
+    } else {
+        std::sort(victims, victims + k);
         for (size_t i = 0; i < k;) {
             size_t j = i + 1;
-            while (j < k && victims_[j] == victims_[j - 1] + 1) ++j;
-            move_out_run(victims_ + i, j - i);
+            while (j < k && victims[j] == victims[j - 1] + 1) ++j;
+            move_out_run(victims + i, j - i);
             i = j;
         }
     }
+    if (writeback_) account_dirty(victims, k);
 }
 
 // Moves the consecutive pages run[0..n) out to the backing span with one ioctl. Whatever the

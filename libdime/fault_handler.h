@@ -44,6 +44,9 @@ public:
 
     // While calibrating, faults are resolved as soon as they arrive, with no delay.
     void set_calibrating(bool on) { calibrating_.store(on, std::memory_order_relaxed); }
+    // While calibration measures DiME's own cost, write-backs book no link time: the queueing
+    // behind them would be mistaken for overhead and subtracted from every later fault.
+    void set_writeback_free(bool on) { writeback_free_.store(on, std::memory_order_relaxed); }
     void set_overhead(Overhead o);
     // Faults are charged to allocation sites here (before start(); nullptr = attribution off).
     void set_attribution(Attribution* a) { attribution_ = a; }
@@ -84,6 +87,14 @@ public:
     // userfaultfd: the memory becomes plain and keeps its contents. 0 or a negative errno.
     int detach_pages(PageId first, PageId count);
 
+    // Requests from the program (include/dime.h; fault_handler_control.cpp).
+    // Evicts every local page of [first, first + count) now (in-flight fetches there are resolved
+    // first, then evicted too) and returns how many pages left. Nothing while fork() pauses evictions.
+    uint64_t evict_range(PageId first, PageId count);
+    // Sets the pool's capacity to `pages` and, when that shrinks it, evicts down to it before
+    // returning.
+    void resize_pool(uint64_t pages);
+
 private:
     struct InFlight {
         uint64_t due;         // when to resolve
@@ -96,12 +107,14 @@ private:
     enum class Request : uint32_t {
         kNone, kPrepareFork, kForkDone, kResetStats, kStop,
         kDiscardPages, kMovePages, kDetachPages,  // fault_handler_ranges.cpp
+        kEvictRange, kResizePool,                 // fault_handler_control.cpp
     };
     // The arguments and result of a page-range request.
     struct RangeRequest {
         PageId first = 0, count = 0, dst = 0;
         bool inaccessible = false;
         int result = 0;
+        uint64_t pages = 0;  // kEvictRange: pages evicted (out); kResizePool: the new capacity (in)
     };
 
     bool launch_thread(std::string* error);
@@ -113,13 +126,16 @@ private:
     void resolve_due(uint64_t now);
     void resolve(const InFlight& f);
     bool fill_first_touch(PageId p, bool write);
-    bool fetch_back(PageId p);
+    // `protect`: map it write-protected and mark it clean (dirty tracking).
+    bool fetch_back(PageId p, bool protect = false);
     // Eviction in batches (see evict_batch in options.def): on the fault path only when the
     // pool is over capacity; in idle time whenever it is full, so the next fault finds room.
     void evict_to_capacity();
     bool evict_when_idle();
     size_t batch_size() const;
     void evict_pages(size_t n);
+    // Evicts victims[0..k), already out of the pool (evict_pages, evict_range).
+    void evict_victims(PageId* victims, size_t k);
     void move_out_run(const PageId* run, size_t n);
     bool copy_out_run(const PageId* run, size_t n);
     bool evict(PageId victim);
@@ -127,6 +143,18 @@ private:
     void bring_back_range(PageId begin, PageId end);
     void serve_request();
     void serve_range_request(Request r);  // fault_handler_ranges.cpp
+    void serve_control_request(Request r);  // fault_handler_control.cpp
+    // Dirty tracking and write-back (fault_handler_dirty.cpp).
+    // Drops the clean victims of victims[0..k) (kClean: the blade's copy is exact) and compacts
+    // the array to the dirty rest, whose count it returns.
+    size_t evict_clean(PageId* victims, size_t k);
+    // After the dirty victims[0..k) were evicted: books each one that left on its tier's link.
+    void account_dirty(const PageId* victims, size_t k);
+    // A WP fault on local page p: if p is clean, this is its first write; it becomes dirty, the
+    // protection is lifted and the writer woken. False if p was not clean.
+    bool on_first_write(PageId p, uintptr_t addr);
+    // In a fork child: its pages are not write-protected (the registration is new), so none is clean.
+    void forget_clean_pages();
     void take_in_flight(PageId first, PageId count, bool resolve_them);
     int move_one(PageId from, PageId to, bool remote);
     uint64_t own_cost(FetchKind kind) const {
@@ -148,6 +176,10 @@ private:
     LinkModel links_[kMaxTiers];  // one link per tier (tier = page number >> shift)
     bool move_works_;
     bool use_write_protect_;
+    const bool writeback_;  // cfg.writeback: dirty evictions cost a transmission
+    // writeback_ and write protection available: re-fetches by a read are mapped write-protected
+    // and marked kClean. Without it every eviction counts as dirty.
+    bool track_dirty_;
     enum class PollMode : uint8_t { kBusy, kBlock, kHybrid } poll_mode_;
     bool first_touch_local_;
     void* zero_page_ = nullptr;  // source for write faults on never-used pages
@@ -161,6 +193,7 @@ private:
     size_t heap_size_ = 0;
 
     std::atomic<bool> calibrating_{false};
+    std::atomic<bool> writeback_free_{false};
     std::atomic<uint64_t> overhead_first_{0}, overhead_refetch_{0};
 
     pthread_t thread_{};

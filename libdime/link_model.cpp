@@ -19,4 +19,10 @@ uint64_t LinkModel::book_fetch(uint64_t now) {
     return link_free_at_ + propagation_ns_ / 2;
 }
 
+uint64_t LinkModel::book_writeback(uint64_t now) {
+    // The page leaves now, or once the link has finished what is booked on it.
+    link_free_at_ = std::max(now, link_free_at_) + transmission_ns_;
+    return transmission_ns_;
+}
+
 }  // namespace dime

@@ -14,6 +14,10 @@ public:
     void configure(uint64_t latency_ns, uint64_t bandwidth_bps, uint64_t page_bytes);
     // Books one page on the link for a fetch requested at `now`; returns when it completes.
     uint64_t book_fetch(uint64_t now);
+    // Books one page's write-back (an evicted dirty page sent to the blade at `now`): it occupies
+    // the link for one transmission, so fetches booked later queue behind it; nobody waits for
+    // it to arrive. Returns the link time booked (the transmission).
+    uint64_t book_writeback(uint64_t now);
     uint64_t idle_fetch_ns() const { return propagation_ns_ + transmission_ns_; }
 
 private:

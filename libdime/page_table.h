@@ -35,6 +35,11 @@ enum PageState : uint8_t {
     // A local page re-fetched by copy: the backing span still holds its (now stale) old copy,
     // which must be dropped before the page is moved out there again.
     kBackingCopy = 0x40,
+    // With writeback (dirty tracking): a local page re-fetched by a read, mapped write-protected
+    // and not written since, so its backing copy (kBackingCopy) is still exact. Its first write
+    // takes a WP fault that clears this bit; evicting it is a plain drop. Never set without
+    // kBackingCopy.
+    kClean = 0x20,
     kInFlight = 0x80,  // a fetch is scheduled and not yet resolved
 };
 

@@ -23,10 +23,13 @@ constexpr int kReportVersion = 1;
 std::string totals_json(const Totals& t) {
     return fmt::format(
         "{{\"faults\": {}, \"first_touch_faults\": {}, \"refetch_faults\": {}, \"duplicate_faults\": {}, "
-        "\"evictions\": {}, \"eviction_fallbacks\": {}, \"injected_delay_ns\": {}, \"handler_ns\": {}, "
+        "\"evictions\": {}, \"eviction_fallbacks\": {}, \"dirty_evictions\": {}, \"clean_evictions\": {}, "
+        "\"writeback_bytes\": {}, \"writeback_ns\": {}, \"first_write_faults\": {}, "
+        "\"injected_delay_ns\": {}, \"handler_ns\": {}, "
         "\"policy_ns\": {}, \"resident_pages\": {}, \"fault_ns_p50\": {}, \"fault_ns_p99\": {}, "
         "\"fault_ns_max\": {}}}",
         t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions, t.eviction_fallbacks,
+        t.dirty_evictions, t.clean_evictions, t.writeback_bytes, t.writeback_ns, t.first_write_faults,
         t.injected_delay_ns, t.handler_ns, t.policy_ns, t.resident_pages, t.fault_ns_p50, t.fault_ns_p99,
         t.fault_ns_max);
 }
@@ -154,7 +157,7 @@ std::string Engine::report_json_with(const std::string& attribution) const {
         "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}},\n  "
         "\"memory\": {}{}\n}}\n",
         kReportVersion, to_json(cfg_), totals_json(t), emulating() ? "userfaultfd" : "none", pid_, descendant_,
-        policy_name(), cfg_.pool_pages(), caps_.move,
+        policy_name(), local_pages(), caps_.move,
         caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns(), memory_json(span_usage()), attribution);
 }
 
@@ -205,12 +208,18 @@ void Engine::write_reports() const {
                    stderr);
     } else if (cfg_.summary) {
         const Totals t = totals();
+        // With writeback, how the evictions split and what the dirty ones cost on the links.
+        const std::string writeback =
+            cfg_.writeback ? fmt::format(" ({} dirty, {} clean; {} written back in {}; {} first-write faults)",
+                                         t.dirty_evictions, t.clean_evictions, human_bytes(t.writeback_bytes),
+                                         human_ns(t.writeback_ns), t.first_write_faults)
+                           : std::string();
         // fputs, not fmt::print: at exit stderr may be closed or full, and fmt::print throws then.
-        std::fputs(fmt::format("dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions, "
+        std::fputs(fmt::format("dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions{}, "
                                "{} injected; fault p50 {}, p99 {}; pool {}/{} pages{}, policy {}{}\n",
                                t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
-                               human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50), human_ns(t.fault_ns_p99),
-                               t.resident_pages, cfg_.pool_pages(),
+                               writeback, human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50),
+                               human_ns(t.fault_ns_p99), t.resident_pages, local_pages(),
                                cfg_.page_size == 4096 ? std::string() : fmt::format(" of {} KiB", cfg_.page_size >> 10),
                                policy_name(),
                                descendant_ ? fmt::format(" (child process {})", pid_) : std::string())

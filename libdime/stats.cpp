@@ -62,6 +62,11 @@ Totals Stats::snapshot() const {
     t.duplicate_faults = get(duplicate_faults);
     t.evictions = get(evictions);
     t.eviction_fallbacks = get(eviction_fallbacks);
+    t.dirty_evictions = get(dirty_evictions);
+    t.clean_evictions = get(clean_evictions);
+    t.writeback_bytes = get(writeback_bytes);
+    t.writeback_ns = get(writeback_ns);
+    t.first_write_faults = get(first_write_faults);
     t.injected_delay_ns = get(injected_delay_ns);
     t.handler_ns = get(handler_ns);
     t.policy_ns = get(policy_ns);
@@ -74,6 +79,7 @@ Totals Stats::snapshot() const {
 
 void Stats::reset_counters() {
     for (auto* c : {&first_touch_faults, &refetch_faults, &duplicate_faults, &evictions, &eviction_fallbacks,
+                    &dirty_evictions, &clean_evictions, &writeback_bytes, &writeback_ns, &first_write_faults,
                     &injected_delay_ns, &handler_ns, &policy_ns})
         c->store(0, std::memory_order_relaxed);
     fault_latency.reset();

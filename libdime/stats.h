@@ -16,6 +16,13 @@ struct Totals {
     uint64_t duplicate_faults = 0;    // a second notification for a page already in flight
     uint64_t evictions = 0;
     uint64_t eviction_fallbacks = 0;  // evictions or fetches that could not use UFFDIO_MOVE
+    // With writeback (see options.def): evictions split by whether the page was written while
+    // local, what the dirty ones cost on the links, and the WP faults that tracking took.
+    uint64_t dirty_evictions = 0;     // written while local (or first touched): sent to the blade
+    uint64_t clean_evictions = 0;     // re-fetched, only read: dropped, the blade's copy kept
+    uint64_t writeback_bytes = 0;     // dirty_evictions x page size
+    uint64_t writeback_ns = 0;        // link time booked for them (transmission)
+    uint64_t first_write_faults = 0;  // WP faults on a clean page's first write (tracking's cost)
     uint64_t injected_delay_ns = 0;   // delay added on top of DiME's own cost
     uint64_t handler_ns = 0;          // time the handler spent working (not waiting)
     uint64_t policy_ns = 0;           // of which in the replacement policy
@@ -52,6 +59,11 @@ struct Stats {
     std::atomic<uint64_t> duplicate_faults{0};
     std::atomic<uint64_t> evictions{0};
     std::atomic<uint64_t> eviction_fallbacks{0};
+    std::atomic<uint64_t> dirty_evictions{0};
+    std::atomic<uint64_t> clean_evictions{0};
+    std::atomic<uint64_t> writeback_bytes{0};
+    std::atomic<uint64_t> writeback_ns{0};
+    std::atomic<uint64_t> first_write_faults{0};
     std::atomic<uint64_t> injected_delay_ns{0};
     std::atomic<uint64_t> handler_ns{0};
     std::atomic<uint64_t> policy_ns{0};
@@ -64,7 +76,8 @@ struct Stats {
     }
     Totals snapshot() const;
     // Every counter and the histogram back to zero; resident_pages stays (it is a level, not a
-    // count). Only while no handler thread writes (a fork child, before its handler starts).
+    // count). Only where no handler thread writes concurrently: a fork child before its handler
+    // starts, or the handler itself (a reset_stats request).
     void reset_counters();
 };
 

@@ -109,12 +109,12 @@ int unregister_range(int fd, void* addr, size_t len) {
     return ioctl(fd, UFFDIO_UNREGISTER, &range) == 0 ? 0 : neg_errno();
 }
 
-int copy(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake) {
+int copy(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake, bool write_protect) {
     uffdio_copy c{};
     c.dst = dst;
     c.src = src;
     c.len = len;
-    c.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE;
+    c.mode = (wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE) | (write_protect ? UFFDIO_COPY_MODE_WP : 0);
     return ioctl(fd, UFFDIO_COPY, &c) == 0 ? 0 : neg_errno();
 }
 

@@ -49,7 +49,9 @@ int register_range(int fd, void* addr, size_t len, bool with_wp, uint64_t* ioctl
 int unregister_range(int fd, void* addr, size_t len);
 
 // Maps a fresh page at `dst` filled from `src` (kernel-side copy). -EEXIST: already mapped.
-int copy(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake = true);
+// `write_protect`: the new page is mapped write-protected (UFFDIO_COPY_MODE_WP; the range must be
+// registered for WP), so that the first write to it takes a WP fault.
+int copy(int fd, uintptr_t dst, uintptr_t src, size_t len, bool wake = true, bool write_protect = false);
 // Maps the shared zero page at `dst` (read-only until written; the kernel handles the COW).
 int zeropage(int fd, uintptr_t dst, size_t len, bool wake = true);
 // Moves the pages at `src` to `dst` without copying. -EBUSY: the page is shared (after fork).

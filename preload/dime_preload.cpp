@@ -478,3 +478,18 @@ DIME_HOOK const char* dime_preload_tier_of(const void* p) {
 DIME_HOOK int dime_preload_active(void) {
     return g_heap.load(std::memory_order_acquire) != nullptr && g_engine->emulating();
 }
+
+// ---- include/dime.h: run-time control of the local pool ------------------------------------------
+// Without emulation (DIME_DISABLE, or a process DiME leaves alone) both are no-ops returning 0.
+
+DIME_HOOK long dime_preload_evict(const void* addr, size_t len) {
+    if (g_heap.load(std::memory_order_acquire) == nullptr || !g_engine->emulating()) return 0;
+    return static_cast<long>(g_engine->evict_range(addr, len));
+}
+
+DIME_HOOK int dime_preload_set_local_pages(size_t pages) {
+    if (g_heap.load(std::memory_order_acquire) == nullptr || !g_engine->emulating()) return 0;
+    if (g_engine->set_local_pages(pages)) return 0;
+    errno = EINVAL;
+    return -1;
+}

@@ -1,0 +1,40 @@
+// engine_control.cpp — run-time control of the local pool from code (include/dime.h's
+// dime_evict and dime_set_local_pages, through the preload): translate addresses and bounds, then
+// ask the handler. Runs on application threads; each call is one request to the handler thread.
+#include <algorithm>
+
+#include "engine.h"
+#include "fault_handler.h"
+#include "local_pool.h"
+#include "page_table.h"
+
+namespace dime {
+namespace {
+
+// local_npages' upper bound, from options.def: set_local_pages accepts what the configuration does.
+#define DIME_OPTION(key, kind, c_type, def, min, max, help) [[maybe_unused]] constexpr uint64_t kMax_##key = max;
+#include "options.def"
+#undef DIME_OPTION
+
+}  // namespace
+
+uint64_t Engine::evict_range(const void* addr, size_t len) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+    const uintptr_t base = pages_ ? pages_->app_base() : 0, end = base + (pages_ ? pages_->span_bytes() : 0);
+    if (!handler_ || len == 0 || a >= end) return 0;
+    const uintptr_t lo = std::max(a, base);
+    const uintptr_t hi = len > end - a ? end : a + len;  // clipped to the span without overflow
+    if (lo >= hi) return 0;
+    const PageId first = pages_->page_of(lo), last = pages_->page_of(hi - 1);
+    return handler_->evict_range(first, last - first + 1);
+}
+
+bool Engine::set_local_pages(uint64_t pages) {
+    if (!handler_ || pages == 0 || pages > kMax_local_npages) return false;
+    handler_->resize_pool(pages);
+    return true;
+}
+
+uint64_t Engine::local_pages() const { return pool_ ? pool_->capacity() : cfg_.pool_pages(); }
+
+}  // namespace dime
