@@ -10,11 +10,13 @@ namespace dime::cli {
 // Subcommands; argv[0] is the subcommand's own name. They return the exit status or do not return.
 int run_main(int argc, char** argv);
 int check_config_main(int argc, char** argv);
+int ctl_main(int argc, char** argv);
 
 // Help texts (each ends with a newline).
 std::string top_help();
 std::string run_help();
 std::string check_config_help();
+std::string ctl_help();
 
 // Prints "dime: <message>" as one line on stderr and exits with `status`.
 [[noreturn]] void fail(int status, std::string_view message);

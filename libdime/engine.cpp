@@ -13,6 +13,7 @@
 
 #include "attribution.h"
 #include "clock.h"
+#include "control.h"
 #include "descriptors.h"
 #include "fault_handler.h"
 #include "local_pool.h"
@@ -81,7 +82,11 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
     e->tier_count_ = static_cast<int>(cfg.tiers().size());
     if (e->tier_count_ > kMaxTiers) return fail("too many tiers (at most " + std::to_string(kMaxTiers) + ")");
     const std::vector<TierConfig> tiers = cfg.tiers();
-    for (int t = 0; t < e->tier_count_; ++t) e->tier_local_[t] = tiers[t].local;
+    for (int t = 0; t < e->tier_count_; ++t) {
+        e->tier_local_[t] = tiers[t].local;
+        e->link_latency_[t].store(tiers[t].latency_ns, std::memory_order_relaxed);
+        e->link_bandwidth_[t].store(tiers[t].bandwidth_bps, std::memory_order_relaxed);
+    }
     if (cfg.disable) {  // memory is handed out as plain memory; no descriptor, no thread, no pool
         if (!e->pages_->init(cfg.page_size, kSpanBytes, e->tier_count_))
             return fail("cannot reserve address space for emulated memory (ulimit -v?)");
@@ -130,6 +135,7 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
 Engine::~Engine() {
     delist(this);
     if (forked_child_) return;  // the handler thread and descriptor belong to the parent
+    stop_control();
     if (handler_) handler_->stop();
     handler_.reset();
     descriptors::release(fd_);  // unregisters every range
@@ -321,6 +327,11 @@ void Engine::after_fork_in_child() {
             } else {
                 logf(LogLevel::kDebug, "fork child {}: emulated with its own pool of {} pages", pid_,
                      pool_->capacity());
+            }
+            // The child answers dime ctl on a socket of its own; a plain child has nothing to steer.
+            if (control_server_ && (forked_child_ || !control_server_->restart_in_child(&why))) {
+                control_server_->abandon_in_child();
+                (void)control_server_.release();  // its thread does not exist here
             }
         }
     }

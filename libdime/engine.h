@@ -19,6 +19,9 @@
 namespace dime {
 
 class Attribution;
+namespace control {
+class Server;
+}
 class FaultHandler;
 class LocalPool;
 class PageTable;
@@ -97,6 +100,18 @@ public:
     uint64_t overhead_ns() const;
     // The replacement policy's own name (for a plugin, the name it gives, e.g. "lifo").
     const char* policy_name() const;
+    // The link of tier `tier` now: its configured latency and bandwidth until set_link changes
+    // them (dime ctl set). set_link is false without emulation or for a local or unknown tier.
+    bool set_link(int tier, uint64_t latency_ns, uint64_t bandwidth_bps);
+    uint64_t link_latency_ns(int tier) const;
+    uint64_t link_bandwidth_bps(int tier) const;
+    // The application span: every emulated address lies in [span_base, span_base + span_bytes).
+    uintptr_t span_base() const;
+    size_t span_bytes() const;
+    // The control socket `dime ctl` talks to (control.h): started by the preload, stopped at exit.
+    bool start_control(std::string* error);
+    void stop_control();
+
     // Allocation-site attribution (the preload's hooks feed it), or nullptr when it is off
     // (attribution: false, or no emulation).
     Attribution* attribution() const { return attribution_.get(); }
@@ -176,6 +191,9 @@ private:
     std::unique_ptr<LocalPool> pool_;
     std::unique_ptr<FaultHandler> handler_;
     std::unique_ptr<Attribution> attribution_;
+    std::unique_ptr<control::Server> control_server_;
+    std::atomic<uint64_t> link_latency_[kMaxTiers] = {};
+    std::atomic<uint64_t> link_bandwidth_[kMaxTiers] = {};
 };
 
 }  // namespace dime

@@ -3,6 +3,7 @@
 // ask the handler. Runs on application threads; each call is one request to the handler thread.
 #include <algorithm>
 
+#include "control.h"
 #include "engine.h"
 #include "fault_handler.h"
 #include "local_pool.h"
@@ -36,5 +37,45 @@ bool Engine::set_local_pages(uint64_t pages) {
 }
 
 uint64_t Engine::local_pages() const { return pool_ ? pool_->capacity() : cfg_.pool_pages(); }
+
+}  // namespace dime
+
+// ---- the links and the control socket (dime ctl; control.h) --------------------------------
+
+namespace dime {
+
+bool Engine::set_link(int tier, uint64_t latency_ns, uint64_t bandwidth_bps) {
+    if (!handler_ || tier < 0 || tier >= tier_count_ || tier_local_[tier] || bandwidth_bps == 0) return false;
+    link_latency_[tier].store(latency_ns, std::memory_order_relaxed);
+    link_bandwidth_[tier].store(bandwidth_bps, std::memory_order_relaxed);
+    handler_->set_link(tier, latency_ns, bandwidth_bps);
+    return true;
+}
+
+uint64_t Engine::link_latency_ns(int tier) const {
+    return tier >= 0 && tier < tier_count_ ? link_latency_[tier].load(std::memory_order_relaxed) : 0;
+}
+
+uint64_t Engine::link_bandwidth_bps(int tier) const {
+    return tier >= 0 && tier < tier_count_ ? link_bandwidth_[tier].load(std::memory_order_relaxed) : 0;
+}
+
+uintptr_t Engine::span_base() const { return pages_ ? pages_->app_base() : 0; }
+
+size_t Engine::span_bytes() const { return pages_ ? pages_->span_bytes() : 0; }
+
+bool Engine::start_control(std::string* error) {
+    if (!emulating()) return true;  // nothing to steer
+    if (control_server_) return true;
+    auto server = std::make_unique<control::Server>(*this);
+    if (!server->start(error)) return false;
+    control_server_ = std::move(server);
+    return true;
+}
+
+void Engine::stop_control() {
+    if (control_server_) control_server_->stop();
+    control_server_.reset();
+}
 
 }  // namespace dime

@@ -303,10 +303,27 @@ void FaultHandler::wait_for_work(uint64_t now) {
     poll(fds, 2, timeout_ms);
 }
 
+void FaultHandler::set_link(int tier, uint64_t latency_ns, uint64_t bandwidth_bps) {
+    if (tier < 0 || tier >= kMaxTiers) return;
+    new_latency_[tier].store(latency_ns, std::memory_order_relaxed);
+    new_bandwidth_[tier].store(bandwidth_bps, std::memory_order_relaxed);
+    link_changes_.fetch_add(1, std::memory_order_release);
+}
+
+void FaultHandler::apply_link_changes() {
+    link_changes_applied_ = link_changes_.load(std::memory_order_acquire);
+    for (int t = 0; t < kMaxTiers; ++t) {
+        const uint64_t bandwidth = new_bandwidth_[t].load(std::memory_order_relaxed);
+        if (bandwidth != 0)
+            links_[t].configure(new_latency_[t].load(std::memory_order_relaxed), bandwidth, cfg_.page_size);
+    }
+}
+
 bool FaultHandler::read_notifications(uint64_t) {
     uffd_msg msgs[64];
     const ssize_t n = read(fd_, msgs, sizeof msgs);
     if (n <= 0) return false;
+    if (link_changes_.load(std::memory_order_relaxed) != link_changes_applied_) apply_link_changes();
     const uint64_t now = now_ns();
     const size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
     for (size_t i = 0; i < count; ++i)

@@ -48,6 +48,9 @@ public:
     // behind them would be mistaken for overhead and subtracted from every later fault.
     void set_writeback_free(bool on) { writeback_free_.store(on, std::memory_order_relaxed); }
     void set_overhead(Overhead o);
+    // A new latency and bandwidth for tier `tier`'s link (dime ctl set), from any thread: the
+    // handler applies it before it books the next fetch. Fetches in flight keep their due times.
+    void set_link(int tier, uint64_t latency_ns, uint64_t bandwidth_bps);
     // Faults are charged to allocation sites here (before start(); nullptr = attribution off).
     void set_attribution(Attribution* a) { attribution_ = a; }
     Overhead overhead() const;
@@ -206,6 +209,13 @@ private:
     RangeRequest range_;  // written by the requester before request(), read by the handler
     uint64_t idle_since_ = 0;
     Attribution* attribution_ = nullptr;
+    // Link changes posted by set_link(): values per tier, and a count the handler compares with
+    // the last one it applied (one relaxed load per batch of notifications).
+    void apply_link_changes();
+    std::atomic<uint64_t> new_latency_[kMaxTiers] = {};
+    std::atomic<uint64_t> new_bandwidth_[kMaxTiers] = {};
+    std::atomic<uint32_t> link_changes_{0};
+    uint32_t link_changes_applied_ = 0;
 };
 
 }  // namespace dime

@@ -196,6 +196,7 @@ void write_reports_once() {
     dime::InternalScope internal;
     try {
         g_engine->write_reports();
+        g_engine->stop_control();  // its socket goes with the process
     } catch (...) {
         // An exception leaving an exit handler would abort the program: the report is lost instead.
     }
@@ -271,6 +272,11 @@ __attribute__((constructor(101))) void dime_preload_start() {
                                             : Mode::general;
     std::atexit(&write_reports_once);
     g_attribution = g_engine->attribution();
+    if (cfg.control) {
+        std::string why;
+        if (!g_engine->start_control(&why))
+            dime::logf(dime::LogLevel::kWarn, "no control socket (dime ctl cannot reach pid {}): {}", getpid(), why);
+    }
     g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
     dime::preload::enable_mmap_hooks(g_engine);
 }

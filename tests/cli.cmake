@@ -30,3 +30,14 @@ set_tests_properties(cli.install PROPERTIES TIMEOUT 300 SKIP_REGULAR_EXPRESSION 
 # The environment variables: read in the sources => documented in docs/usage.md => shown by dime --help.
 add_test(NAME docs.environment_variables
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_env_docs.sh ${PROJECT_SOURCE_DIR} $<TARGET_FILE:dime>)
+
+# dime ctl against a running program (tests/scripts/check_ctl.py): list, set latency_ns (the
+# measured delay follows within 1 s), set local_npages, stats, flush, refused requests.
+add_executable(ctl_walker programs/ctl_walker.c)
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME cli.ctl
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_ctl.py
+      $<TARGET_FILE:dime> $<TARGET_FILE:dime_preload> $<TARGET_FILE:ctl_walker>)
+  set_tests_properties(cli.ctl PROPERTIES TIMEOUT 120)
+endif()
