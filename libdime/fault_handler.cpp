@@ -44,7 +44,8 @@ FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Confi
       poll_mode_(cfg.poll_mode == "block"    ? PollMode::kBlock
                  : cfg.poll_mode == "hybrid" ? PollMode::kHybrid
                                              : PollMode::kBusy),
-      first_touch_local_(cfg.first_touch == "local") {
+      first_touch_local_(cfg.first_touch == "local"),
+      refetch_by_move_(move_works_ && cfg.page_size >= kMoveRefetchBytes) {
     const std::vector<TierConfig> tiers = cfg.tiers();
     for (size_t t = 0; t < tiers.size() && t < kMaxTiers; ++t)
         if (!tiers[t].local)  // a local tier's memory never faults
@@ -437,13 +438,21 @@ bool FaultHandler::fill_first_touch(PageId p, bool write) {
 // False if the page stays remote (the thread is woken and faults again).
 bool FaultHandler::fetch_back(PageId p) {
     const uintptr_t addr = pages_.app_address(p);
-    const int rc = uffd::copy(fd_, addr, pages_.backing_address(p), cfg_.page_size);
+    size_t moved = 0;
+    if (refetch_by_move_) {  // large units (see kMoveRefetchBytes)
+        int64_t n = 0;
+        if (uffd::move(fd_, addr, pages_.backing_address(p), cfg_.page_size, /*wake=*/true, &n) == 0)
+            return true;  // the backing holds nothing of the unit now: no stale copy to drop later
+        moved = static_cast<size_t>(n);  // pages shared after fork(), say: the rest is copied
+    }
+    const size_t ps = cfg_.page_size;
+    const int rc = uffd::copy(fd_, addr + moved, pages_.backing_address(p) + moved, ps - moved, /*wake=*/moved == 0);
     if (rc == 0 || rc == -EEXIST) {  // EEXIST: mapped already (cannot normally happen): keep it
-        if (rc == -EEXIST) uffd::wake(fd_, addr, cfg_.page_size);
+        if (rc == -EEXIST || moved) uffd::wake(fd_, addr, ps);
         pages_.state(p) |= kBackingCopy;
         return true;
     }
-    uffd::wake(fd_, addr, cfg_.page_size);
+    uffd::wake(fd_, addr, ps);
     return false;
 }
 
