@@ -435,7 +435,8 @@ bool FaultHandler::fill_first_touch(PageId p, bool write) {
 // that flush is an inter-processor interrupt (about 3 us on our test machine, see
 // docs/performance.md), while a copy into a missing page flushes nothing. The backing copy
 // stays behind (kBackingCopy) and is dropped, in batches, right before the page leaves again.
-// False if the page stays remote (the thread is woken and faults again).
+// Large units (page_size >= kMoveRefetchBytes) are moved instead: copying one costs far more
+// than the flush. False if the page stays remote (the thread is woken and faults again).
 bool FaultHandler::fetch_back(PageId p) {
     const uintptr_t addr = pages_.app_address(p);
     size_t moved = 0;
