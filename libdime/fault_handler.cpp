@@ -335,8 +335,8 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
     case kUntouched:
         pages_.note_touched(p);
         if (first_touch_local_) {
+            trace_.record(p, write ? TraceRecorder::kWrite : TraceRecorder::kRead);  // before the ioctl wakes the thread
             if (!fill_first_touch(p, write)) return;
-            trace_.record(p, write ? TraceRecorder::kWrite : TraceRecorder::kRead);
             Stats::bump(stats_.first_touch_faults);
             pages_.state(p) = kLocal;
             pool_.admit(p);
@@ -407,6 +407,7 @@ void FaultHandler::resolve(const InFlight& f) {
     stats_.fault_latency.record(std::max(f.modeled_ns, own) + late);
     Stats::bump(stats_.injected_delay_ns, f.modeled_ns);
     Stats::bump(f.kind == FetchKind::kFirstTouch ? stats_.first_touch_faults : stats_.refetch_faults);
+    trace_.record(f.page, f.write ? TraceRecorder::kWrite : TraceRecorder::kRead);
     const uint8_t before = pages_.state(f.page) & kStateMask;
     pages_.state(f.page) = kLocal;
     pool_.admit_reserved(f.page);
@@ -414,8 +415,6 @@ void FaultHandler::resolve(const InFlight& f) {
     if (!ok) {  // the kernel refused (out of memory?): the page stays where it was, the thread retries
         pool_.forget(f.page);
         pages_.state(f.page) = before;
-    } else {
-        trace_.record(f.page, f.write ? TraceRecorder::kWrite : TraceRecorder::kRead);
     }
     Stats::bump(stats_.handler_ns, now_ns() - t0);
 }
