@@ -9,11 +9,11 @@
 #
 # Usage: bench/live_vs_sim.sh [--build DIR] [--work DIR] [--policies "fifo random ..."]
 #          [--traces "scan loop ..."] [--evict-batch B] [--page-size S] [--access-fraction F]
-#          [--live-set key=value,...]
+#          [--live-set key=value,...] [--pool N (every trace's pool, in units)]
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=$root/build work= policies="fifo random clock lru2q arc" only= batch=1 page_size=4096 fraction=1 live_set=
+build=$root/build work= policies="fifo random clock lru2q arc" only= batch=1 page_size=4096 fraction=1 live_set= pool_override=
 while [ $# -gt 0 ]; do
     case $1 in
         --build) build=$2; shift 2 ;;
@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
         --page-size) page_size=$2; shift 2 ;;
         --access-fraction) fraction=$2; shift 2 ;;
         --live-set) live_set=$2; shift 2 ;;
+        --pool) pool_override=$2; shift 2 ;;
         *) echo "live_vs_sim.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -58,6 +59,7 @@ echo '| trace | pool | policy | sim faults | live faults | live ÷ sim | sim, no
 echo '|---|---|---|---|---|---|---|---|'
 for t in "${policy_traces[@]}"; do
     IFS='|' read -r name pool args <<<"$t"
+    pool=${pool_override:-$pool}
     if [ -n "$only" ] && ! grep -qw "$name" <<<"$only"; then continue; fi
     # shellcheck disable=SC2086
     "$gen" $args > "$work/$name.txt"

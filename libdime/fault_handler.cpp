@@ -45,7 +45,8 @@ FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Confi
       poll_mode_(cfg.poll_mode == "block"    ? PollMode::kBlock
                  : cfg.poll_mode == "hybrid" ? PollMode::kHybrid
                                              : PollMode::kBusy),
-      first_touch_local_(cfg.first_touch == "local") {
+      first_touch_local_(cfg.first_touch == "local"),
+      refetch_by_move_(move_works_ && cfg.page_size >= kMoveRefetchBytes) {
     const std::vector<TierConfig> tiers = cfg.tiers();
     for (size_t t = 0; t < tiers.size() && t < kMaxTiers; ++t)
         if (!tiers[t].local)  // a local tier's memory never faults
@@ -351,8 +352,8 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
     case kUntouched:
         pages_.note_touched(p);
         if (first_touch_local_) {
+            trace_.record(p, write ? TraceRecorder::kWrite : TraceRecorder::kRead);  // before the ioctl wakes the thread
             if (!fill_first_touch(p, write)) return;
-            trace_.record(p, write ? TraceRecorder::kWrite : TraceRecorder::kRead);
             Stats::bump(stats_.first_touch_faults);
             if (attribution_) attribution_->charge_fault(p, 0, 0);
             pages_.state(p) = kLocal;
@@ -427,6 +428,7 @@ void FaultHandler::resolve(const InFlight& f) {
     Stats::bump(stats_.injected_delay_ns, f.modeled_ns);
     Stats::bump(f.kind == FetchKind::kFirstTouch ? stats_.first_touch_faults : stats_.refetch_faults);
     if (attribution_) attribution_->charge_fault(f.page, f.modeled_ns, cfg_.page_size);
+    trace_.record(f.page, f.write ? TraceRecorder::kWrite : TraceRecorder::kRead);
     const uint8_t before = pages_.state(f.page) & kStateMask;
     pages_.state(f.page) = kLocal;
     pool_.admit_reserved(f.page);
@@ -437,8 +439,6 @@ void FaultHandler::resolve(const InFlight& f) {
     if (!ok) {  // the kernel refused (out of memory?): the page stays where it was, the thread retries
         pool_.forget(f.page);
         pages_.state(f.page) = before;
-    } else {
-        trace_.record(f.page, f.write ? TraceRecorder::kWrite : TraceRecorder::kRead);
     }
     Stats::bump(stats_.handler_ns, now_ns() - t0);
 }
@@ -458,21 +458,33 @@ bool FaultHandler::fill_first_touch(PageId p, bool write) {
 // that flush is an inter-processor interrupt (about 3 us on our test machine, see
 // docs/performance.md), while a copy into a missing page flushes nothing. The backing copy
 // stays behind (kBackingCopy) and is dropped, in batches, right before the page leaves again.
-// False if the page stays remote (the thread is woken and faults again).
+// Large units (page_size >= kMoveRefetchBytes) are moved instead: copying one costs far more
+// than the flush. Not so for a page to be tracked clean (`protect`, writeback): a clean eviction
+// drops the page and keeps the backing copy, so that copy must stay whole; such a page is copied
+// write-protected whatever its size. False if the page stays remote (the thread is woken and
+// faults again).
 bool FaultHandler::fetch_back(PageId p, bool protect) {
     const uintptr_t addr = pages_.app_address(p);
-    int rc = uffd::copy(fd_, addr, pages_.backing_address(p), cfg_.page_size, true, protect);
+    const size_t ps = cfg_.page_size;
+    size_t moved = 0;
+    if (refetch_by_move_ && !protect) {  // large units (see kMoveRefetchBytes)
+        int64_t n = 0;
+        if (uffd::move(fd_, addr, pages_.backing_address(p), ps, /*wake=*/true, &n) == 0)
+            return true;  // the backing holds nothing of the unit now: no stale copy to drop later
+        moved = static_cast<size_t>(n);  // pages shared after fork(), say: the rest is copied
+    }
+    int rc = uffd::copy(fd_, addr + moved, pages_.backing_address(p) + moved, ps - moved, /*wake=*/moved == 0, protect);
     if (protect && rc == -EINVAL) {  // registered without WP after all: no tracking from now on
         track_dirty_ = protect = false;
-        rc = uffd::copy(fd_, addr, pages_.backing_address(p), cfg_.page_size);
+        rc = uffd::copy(fd_, addr, pages_.backing_address(p), ps);
     }
     if (rc == 0 || rc == -EEXIST) {  // EEXIST: mapped already (cannot normally happen): keep it
-        if (rc == -EEXIST) uffd::wake(fd_, addr, cfg_.page_size);
+        if (rc == -EEXIST || moved) uffd::wake(fd_, addr, ps);
         // A page mapped by someone else may have been written: only our own protected copy is clean.
         pages_.state(p) |= rc == 0 && protect ? kBackingCopy | kClean : kBackingCopy;
         return true;
     }
-    uffd::wake(fd_, addr, cfg_.page_size);
+    uffd::wake(fd_, addr, ps);
     return false;
 }
 

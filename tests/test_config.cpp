@@ -391,6 +391,12 @@ TEST_CASE("load_from_environment: defaults < DIME_CONFIG < DIME_OPTIONS < DIME_R
         CHECK(cfg.report == "from-env.json");  // DIME_REPORT over everything
     }
     {
+        EnvVar c("DIME_CONFIG", nullptr), o("DIME_OPTIONS", "trace=from-options.txt"), t("DIME_TRACE", "from-env.txt");
+        Config cfg;
+        REQUIRE(dime::load_from_environment(cfg).ok);
+        CHECK(cfg.trace == "from-env.txt");  // DIME_TRACE over DIME_OPTIONS
+    }
+    {
         EnvVar c("DIME_CONFIG", ""), o("DIME_OPTIONS", nullptr), r("DIME_REPORT", "");
         Config cfg;
         cfg.report = "x";

@@ -225,6 +225,12 @@ TEST_CASE("trace format: decimal pages, hex addresses, comments, r/w, page size"
     CHECK(t.accesses == std::vector<PageId>{0, 0, 0, 1, 1});
     CHECK(t.distinct_pages == 2);
 
+    // "e" lines (evictions in a trace the engine recorded) are counted, not accesses.
+    std::istringstream recorded("# dime trace\n16 w\n32 r\n16 e\n16 r\n");
+    REQUIRE(dime::lab::read_trace(recorded, "t.txt", 65536, &t, &error));
+    CHECK(t.accesses == std::vector<PageId>{0, 1, 0});
+    CHECK(t.evictions == 1);
+
     std::istringstream big("0\n3\n4\n0x3fff\n0x4000\n");
     REQUIRE(dime::lab::read_trace(big, "t.txt", 16384, &t, &error));
     CHECK(t.accesses == std::vector<PageId>{0, 0, 1, 0, 1});
@@ -238,7 +244,7 @@ TEST_CASE("trace format: decimal pages, hex addresses, comments, r/w, page size"
     };
     CHECK(refused("1\n2\nx3\n") == "t.txt:3: 'x3' is not a page number (decimal, in 4 KiB pages) or a byte address (0x...)");
     CHECK(refused("1\n-2\n") == "t.txt:2: '-2' is not a page number (decimal, in 4 KiB pages) or a byte address (0x...)");
-    CHECK(refused("1 write\n") == "t.txt:1: 'write' after the page: expected nothing, r or w");
+    CHECK(refused("1 write\n") == "t.txt:1: 'write' after the page: expected nothing, r, w or e");
     CHECK(refused("99999999999999999999999\n") == "t.txt:1: '99999999999999999999999' is too large");
     CHECK(refused("1\n", 6000) == "page size 6000 is not a power of two of at least 4096");
 }

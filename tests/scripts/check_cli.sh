@@ -12,7 +12,7 @@ case_name=$1 dime=$2 lib=$3 seqwalk=$4 data=$5
 work=$6/$case_name
 rm -rf "$work" && mkdir -p "$work" || exit 1
 cd "$work" || exit 1
-unset DIME_CONFIG DIME_OPTIONS DIME_REPORT DIME_LIBRARY DIME_DISABLE LD_PRELOAD
+unset DIME_CONFIG DIME_OPTIONS DIME_REPORT DIME_TRACE DIME_LIBRARY DIME_DISABLE LD_PRELOAD
 
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
@@ -115,6 +115,15 @@ environment)
         fail "DIME_CONFIG is '$(env_value DIME_CONFIG)', expected the absolute path of local.yaml"
     [ "$(env_value DIME_REPORT)" = "$PWD/sub/../r.json" ] && pass "DIME_REPORT=$(env_value DIME_REPORT)" ||
         fail "DIME_REPORT is '$(env_value DIME_REPORT)', expected '$PWD/sub/../r.json'"
+    # --trace: the fault/eviction stream of a run, one event per line after the '#' header.
+    run_dime out err run --set local_npages=64,latency_ns=0 --trace t.txt --report t.json -- awk 'BEGIN { for (i = 0; i < 20000; i++) a[i] = i; print length(a) }'
+    expect_status "dime run --trace t.txt -- awk" 0
+    events=$(grep -vc '^#' t.txt 2>/dev/null)
+    faults=$(json t.json "totals;faults")
+    traced=$(grep -c ' [rw]$' t.txt 2>/dev/null)
+    [ "${events:-0}" -gt 0 ] && [ "$traced" -le "$faults" ] && [ "$traced" -ge $((faults * 9 / 10)) ] &&
+        pass "trace: $events events, $traced faults (report: $faults)" ||
+        fail "trace: $events events, $traced faults, the report says $faults faults"
     # A nested dime run keeps libdime.so once, in front.
     LD_PRELOAD="libm.so.6 $real_lib" run_dime out err run $quiet -- env
     [ "$(env_value LD_PRELOAD)" = "$real_lib:libm.so.6" ] && pass "libdime.so listed once" ||
@@ -172,6 +181,8 @@ bad_config)
     expect_refusal "--report into a missing directory" "--report: cannot write '/nonexistent/dir/r.json'"
     run_dime out err run --report . -- /bin/echo started
     expect_refusal "--report naming a directory" "Is a directory"
+    run_dime out err run --trace /nonexistent/dir/t.txt -- /bin/echo started
+    expect_refusal "--trace into a missing directory" "--trace: cannot write '/nonexistent/dir/t.txt'"
     ;;
 check_config)
     run_dime out err check-config "$data/settings.yaml"
@@ -227,7 +238,7 @@ help)
     run_dime out err run --help
     expect_status "dime run --help" 0
     cmp -s out help-run.txt || fail "dime help run and dime run --help differ"
-    for word in -c --config --set --report -- DIME_CONFIG DIME_OPTIONS DIME_REPORT DIME_DISABLE DIME_LOG DIME_LIBRARY LD_PRELOAD; do
+    for word in -c --config --set --report --trace -- DIME_CONFIG DIME_OPTIONS DIME_REPORT DIME_TRACE DIME_DISABLE DIME_LOG DIME_LIBRARY LD_PRELOAD; do
         grep -qF -- "$word" out || fail "dime run --help does not mention $word"
     done
     # Every setting, with its default, from the same table as the parser.
