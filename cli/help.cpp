@@ -53,6 +53,8 @@ std::string environment_help() {
            "  DIME_LOG      DiME's messages on stderr: error, warn (default), info or debug\n"
            "  DIME_ROOT_PID set by libdime.so for the programs it execs, whose reports then go\n"
            "                to REPORT.<pid> (%p in DIME_REPORT stands for the pid)\n"
+           "  XDG_RUNTIME_DIR  control sockets in $XDG_RUNTIME_DIR/dime/ (else /tmp/dime-<uid>/),\n"
+           "                for dime ctl\n"
            "Read by dime itself:\n"
            "  DIME_LIBRARY  the libdime.so to preload, instead of looking beside dime and in its\n"
            "                install prefix\n";
