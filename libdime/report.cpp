@@ -175,39 +175,54 @@ void Engine::write_trace() const {
         logf(LogLevel::kError, "cannot write trace '{}': {}", path, why);
 }
 
+// Writes `text` to `path` through a temporary file renamed over it, so that a reader (or a
+// process cut short while rewriting) never sees half a report. False + *err on failure.
+bool write_file_atomically(const std::string& path, const std::string& text, int* err) {
+    const std::string temp = fmt::format("{}.tmp.{}", path, getpid());
+    FILE* f = fopen(temp.c_str(), "we");  // "e": O_CLOEXEC, never inherited by an exec'd child
+    bool ok = f && fwrite(text.data(), 1, text.size(), f) == text.size();
+    *err = errno;
+    if (f && fclose(f) != 0 && ok) {
+        ok = false;
+        *err = errno;
+    }
+    if (ok && rename(temp.c_str(), path.c_str()) != 0) {
+        ok = false;
+        *err = errno;
+    }
+    if (!ok) unlink(temp.c_str());
+    return ok;
+}
+
+// Fastest first, because a program whose other thread calls exit() meanwhile ends the process
+// in the middle of this exit handler: the report without its sites and the summary line; then
+// the report again with sites named by function (libunwind's symbol lookup takes
+// milliseconds); then, with attribution_lines, source lines (addr2line, tens of ms), the report
+// once more and the sites' table.
 void Engine::write_reports() const {
     InternalScope internal;
     if (forked_child_) return;  // a plain fork child: the counters are the parent's
     if (getpid() != pid_) return;  // a vfork child that called exit(): the parent reports later
     flush_notes();
     const std::string path = report_path();
-    // The sites once for both outputs: symbolizing runs addr2line.
-    std::vector<ReportedSite> sites;
-    if (attribution_ && (!path.empty() || cfg_.summary))
-        sites = reported_sites(*attribution_, std::max<size_t>(cfg_.attribution_top, kSummarySites),
-                               cfg_.attribution_lines);
-    if (!path.empty()) {
+    const bool want_sites = attribution_ && (!path.empty() || cfg_.summary);
+    const size_t site_count = std::max<size_t>(cfg_.attribution_top, kSummarySites);
+    auto write_json = [&](const std::vector<ReportedSite>& sites, bool last) {
+        if (path.empty()) return;
         const std::vector<ReportedSite> listed(sites.begin(),
                                                sites.begin() + std::min<size_t>(sites.size(), cfg_.attribution_top));
-        const std::string json = report_json_with(attribution_members(attribution_.get(), cfg_, listed));
-        FILE* f = fopen(path.c_str(), "we");  // "e": O_CLOEXEC, never inherited by an exec'd child
-        bool ok = f && fwrite(json.data(), 1, json.size(), f) == json.size();
-        int err = errno;
-        if (f && fclose(f) != 0 && ok) {
-            ok = false;
-            err = errno;
-        }
-        if (ok)
-            logf(LogLevel::kInfo, "report written to '{}'", path);
-        else
+        int err = 0;
+        if (!write_file_atomically(path, report_json_with(attribution_members(attribution_.get(), cfg_, listed)), &err))
             logf(LogLevel::kError, "cannot write report '{}': {}", path, strerror(err));
-    }
-    if (handler_ && handler_->trace().active()) write_trace();
+        else if (last)
+            logf(LogLevel::kInfo, "report written to '{}'", path);
+    };
+    write_json({}, !want_sites);  // the counters at once; the sites follow once they have names
+    const Totals t = totals();
     if (cfg_.summary && !emulating()) {
         std::fputs(fmt::format("dime: emulation off (disable): DiME's allocator on plain memory, no faults\n").c_str(),
                    stderr);
     } else if (cfg_.summary) {
-        const Totals t = totals();
         // With writeback, how the evictions split and what the dirty ones cost on the links.
         const std::string writeback =
             cfg_.writeback ? fmt::format(" ({} dirty, {} clean; {} written back in {}; {} first-write faults)",
@@ -225,8 +240,17 @@ void Engine::write_reports() const {
                                descendant_ ? fmt::format(" (child process {})", pid_) : std::string())
                        .c_str(),
                    stderr);
-        if (!sites.empty()) std::fputs(sites_summary(*attribution_, t, sites).c_str(), stderr);
     }
+    if (handler_ && handler_->trace().active()) write_trace();
+    if (!want_sites) return;
+    std::vector<ReportedSite> sites = reported_sites(*attribution_, site_count, /*lines=*/false);
+    write_json(sites, !cfg_.attribution_lines);
+    if (sites.empty()) return;
+    if (cfg_.attribution_lines) {
+        sites = reported_sites(*attribution_, site_count, /*lines=*/true);
+        write_json(sites, true);
+    }
+    if (cfg_.summary && emulating()) std::fputs(sites_summary(*attribution_, t, sites).c_str(), stderr);
 }
 
 }  // namespace dime

@@ -5,6 +5,7 @@
 #define DIME_TEST_LIFECYCLE_H
 
 #include <dirent.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,12 +58,21 @@ static inline void heap_free(struct heap* h) {
     h->count = 0;
 }
 
-/* Descriptors above 2 in /proc/self/fd, by kind: userfaultfds, eventfds, and any other (the
- * directory stream's own descriptor excluded). Returns 0 if /proc cannot be read. */
+/* Descriptors above 2 in /proc/self/fd, by kind: userfaultfds, eventfds, listening Unix sockets
+ * (DiME's control socket), and any other (the directory stream's own descriptor excluded).
+ * Returns 0 if /proc cannot be read. */
 struct fd_counts {
-    int uffd, eventfd, other;
+    int uffd, eventfd, listening, other;
     int uffd_fd; /* the last userfaultfd seen */
 };
+
+static inline int is_listening_unix_socket(int fd) {
+    int listening = 0, domain = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) return 0;
+    len = sizeof domain;
+    return listening && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+}
 
 static inline int count_fds(struct fd_counts* c, int verbose) {
     memset(c, 0, sizeof *c);
@@ -83,6 +93,8 @@ static inline int count_fds(struct fd_counts* c, int verbose) {
             c->uffd_fd = fd;
         } else if (strstr(target, "eventfd")) {
             c->eventfd++;
+        } else if (strstr(target, "socket:") && is_listening_unix_socket(fd)) {
+            c->listening++;
         } else {
             c->other++;
         }
