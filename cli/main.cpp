@@ -73,10 +73,12 @@ int main(int argc, char** argv) {
             fmt::print("{}", check_config_help());
         else if (topic == "ctl")
             fmt::print("{}", ctl_help());
+        else if (topic == "report")
+            fmt::print("{}", report_help());
         else if (topic == "sim")
             fmt::print("{}", dime::lab::sim_help());
         else
-            usage_error(fmt::format("no help on '{}': the commands are run, check-config, ctl and sim", topic),
+            usage_error(fmt::format("no help on '{}': the commands are run, check-config, ctl, report and sim", topic),
                         "dime --help");
         return 0;
     }
@@ -93,8 +95,9 @@ int main(int argc, char** argv) {
     if (command == "check-config") return check_config_main(argc - 1, argv + 1);
     if (command == "sim") return dime::lab::sim_main(argc - 1, argv + 1);
     if (command == "ctl") return ctl_main(argc - 1, argv + 1);
+    if (command == "report") return report_main(argc - 1, argv + 1);
     if (!command.empty() && command[0] == '-')
         usage_error(fmt::format("unknown option '{}'", command), "dime --help");
-    usage_error(fmt::format("unknown command '{}' (the commands are run, check-config, ctl and sim)", command),
+    usage_error(fmt::format("unknown command '{}' (the commands are run, check-config, ctl, report and sim)", command),
                 "dime --help");
 }

@@ -14,6 +14,7 @@
 #include "attribution.h"
 #include "clock.h"
 #include "control.h"
+#include "time_series.h"
 #include "descriptors.h"
 #include "fault_handler.h"
 #include "local_pool.h"
@@ -136,6 +137,7 @@ Engine::~Engine() {
     delist(this);
     if (forked_child_) return;  // the handler thread and descriptor belong to the parent
     stop_control();
+    stop_series();
     if (handler_) handler_->stop();
     handler_.reset();
     descriptors::release(fd_);  // unregisters every range
@@ -327,6 +329,14 @@ void Engine::after_fork_in_child() {
             } else {
                 logf(LogLevel::kDebug, "fork child {}: emulated with its own pool of {} pages", pid_,
                      pool_->capacity());
+            }
+            // The child samples into a series of its own (<series>.<pid>), if it emulates.
+            if (series_) {
+                series_->abandon_in_child();
+                series_.reset();
+                std::string series_error;
+                if (!forked_child_ && !start_series(&series_error))
+                    logf(LogLevel::kWarn, "fork child {}: no time series: {}", pid_, series_error);
             }
             // The child answers dime ctl on a socket of its own; a plain child has nothing to steer.
             if (control_server_ && (forked_child_ || !control_server_->restart_in_child(&why))) {

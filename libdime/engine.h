@@ -19,6 +19,7 @@
 namespace dime {
 
 class Attribution;
+class TimeSeries;
 namespace control {
 class Server;
 }
@@ -111,6 +112,10 @@ public:
     // The control socket `dime ctl` talks to (control.h): started by the preload, stopped at exit.
     bool start_control(std::string* error);
     void stop_control();
+    // The time series of the counters (`series`, time_series.h): started by the preload, stopped
+    // (with a last sample) at exit. True when no series is configured.
+    bool start_series(std::string* error);
+    void stop_series();
 
     // Allocation-site attribution (the preload's hooks feed it), or nullptr when it is off
     // (attribution: false, or no emulation).
@@ -145,6 +150,7 @@ private:
     void calibrate();
     // report.cpp: the report with its "attribution" and "sites" members already rendered.
     std::string report_json_with(const std::string& attribution_members) const;
+    std::string latency_json() const;  // report.cpp
     void write_trace() const;  // report.cpp
     bool emulate_in_child(std::string* why);
     void go_plain_in_child();
@@ -192,6 +198,7 @@ private:
     std::unique_ptr<FaultHandler> handler_;
     std::unique_ptr<Attribution> attribution_;
     std::unique_ptr<control::Server> control_server_;
+    std::unique_ptr<TimeSeries> series_;
     std::atomic<uint64_t> link_latency_[kMaxTiers] = {};
     std::atomic<uint64_t> link_bandwidth_[kMaxTiers] = {};
 };

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "control.h"
+#include "time_series.h"
 #include "engine.h"
 #include "fault_handler.h"
 #include "local_pool.h"
@@ -76,6 +77,20 @@ bool Engine::start_control(std::string* error) {
 void Engine::stop_control() {
     if (control_server_) control_server_->stop();
     control_server_.reset();
+}
+
+bool Engine::start_series(std::string* error) {
+    if (cfg_.series.empty() || !emulating() || series_) return true;
+    auto series = std::make_unique<TimeSeries>(*this);
+    if (!series->start(expand_report_path(cfg_.series, pid_, descendant_), cfg_.series_interval_ms, error))
+        return false;
+    series_ = std::move(series);
+    return true;
+}
+
+void Engine::stop_series() {
+    if (series_) series_->stop();
+    series_.reset();
 }
 
 }  // namespace dime

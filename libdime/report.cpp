@@ -18,7 +18,7 @@
 namespace dime {
 namespace {
 
-constexpr int kReportVersion = 1;
+constexpr int kReportVersion = 2;  // docs/report-format.md
 
 std::string totals_json(const Totals& t) {
     return fmt::format(
@@ -155,10 +155,20 @@ std::string Engine::report_json_with(const std::string& attribution) const {
         "\"pid\": {}, \"descendant\": {}, "
         "\"policy\": \"{}\", \"local_npages\": {}, \"uffd_move\": {}, \"write_protect\": {}, "
         "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}},\n  "
-        "\"memory\": {}{}\n}}\n",
+        "\"memory\": {},\n  \"fault_latency\": {}{}\n}}\n",
         kReportVersion, to_json(cfg_), totals_json(t), emulating() ? "userfaultfd" : "none", pid_, descendant_,
-        policy_name(), local_pages(), caps_.move,
-        caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns(), memory_json(span_usage()), attribution);
+        policy_name(), local_pages(), caps_.move, caps_.write_protect, own.first_touch_ns, own.refetch_ns,
+        cfg_.fetch_cost_ns(), memory_json(span_usage()), latency_json(), attribution);
+}
+
+// The per-fault latency histogram: {"buckets": [[upper_ns, count], ...]}, buckets with samples only.
+std::string Engine::latency_json() const {
+    std::string buckets;
+    if (stats_)
+        stats_->fault_latency.for_each_bucket([&](uint64_t upper, uint64_t n) {
+            buckets += fmt::format("{}[{}, {}]", buckets.empty() ? "" : ", ", upper, n);
+        });
+    return "{\"buckets\": [" + buckets + "]}";
 }
 
 // The trace (trace_recorder.h) next to the report, with the run's settings in its header.

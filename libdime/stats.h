@@ -45,6 +45,13 @@ public:
     uint64_t count() const;
     uint64_t max() const { return max_.load(std::memory_order_relaxed); }
     void reset();
+    // Calls fn(upper_ns, count) for every bucket with samples, in increasing order (the
+    // report's histogram; upper_ns is the largest value the bucket holds).
+    template <typename Fn>
+    void for_each_bucket(Fn fn) const {
+        for (int b = 0; b < kBuckets; ++b)
+            if (const uint64_t n = counts_[b].load(std::memory_order_relaxed)) fn(bucket_upper(b), n);
+    }
 
 private:
     static int bucket_of(uint64_t ns);

@@ -195,6 +195,7 @@ void write_reports_once() {
     if (reported_by.exchange(me) == me) return;
     dime::InternalScope internal;
     try {
+        g_engine->stop_series();  // its last sample first: the counters as the program ends
         g_engine->write_reports();
         g_engine->stop_control();  // its socket goes with the process
     } catch (...) {
@@ -272,6 +273,10 @@ __attribute__((constructor(101))) void dime_preload_start() {
                                             : Mode::general;
     std::atexit(&write_reports_once);
     g_attribution = g_engine->attribution();
+    {
+        std::string why;
+        if (!g_engine->start_series(&why)) dime::exit_bad_config("series: " + why);
+    }
     if (cfg.control) {
         std::string why;
         if (!g_engine->start_control(&why))

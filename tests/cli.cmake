@@ -41,3 +41,10 @@ if(Python3_Interpreter_FOUND)
       $<TARGET_FILE:dime> $<TARGET_FILE:dime_preload> $<TARGET_FILE:ctl_walker>)
   set_tests_properties(cli.ctl PROPERTIES TIMEOUT 120)
 endif()
+
+# dime report: an HTML page from a report and a time series, checked in headless chromium.
+add_test(NAME cli.report_html
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_report_html.sh
+    $<TARGET_FILE:dime> $<TARGET_FILE:dime_preload> $<TARGET_FILE:attribution_sites>
+    ${CMAKE_CURRENT_BINARY_DIR}/cli.report_html)
+set_tests_properties(cli.report_html PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
