@@ -84,7 +84,11 @@ bool Engine::touches_span(const void* addr, size_t len) const {
 }
 
 bool Engine::make_accessible(uintptr_t start, uintptr_t end) {
-    return sys::mprotect(ptr(start), end - start, kReadWrite) == 0;
+    if (sys::mprotect(ptr(start), end - start, kReadWrite) != 0) return false;
+    // The handler may now prefetch never-used pages here; it clears the bits when the range is
+    // given back (discard_pages with inaccessible) or detached.
+    pages_->set_accessible(pages_->page_of(start), static_cast<PageId>((end - start) >> pages_->page_shift()), true);
+    return true;
 }
 
 // A free range of `bytes` in `tier`'s sub-span, at `hint` if possible, made read-write and

@@ -48,11 +48,15 @@ FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Confi
       poll_mode_(cfg.poll_mode == "block"    ? PollMode::kBlock
                  : cfg.poll_mode == "hybrid" ? PollMode::kHybrid
                                              : PollMode::kBusy),
-      first_touch_local_(cfg.first_touch == "local") {
+      first_touch_local_(cfg.first_touch == "local"), tracker_(uffd, pages, pool, stats) {
     const std::vector<TierConfig> tiers = cfg.tiers();
     for (size_t t = 0; t < tiers.size() && t < kMaxTiers; ++t)
         if (!tiers[t].local)  // a local tier's memory never faults
             links_[t].configure(tiers[t].latency_ns, tiers[t].bandwidth_bps, cfg.page_size);
+    const int window = cfg.prefetch_window();
+    prefetcher_.configure(window > 0 ? static_cast<uint32_t>(window) : 0, window == Config::kPrefetchAuto,
+                          static_cast<uint32_t>(cfg.prefetch_max_window), static_cast<uint32_t>(cfg.prefetch_probe_percent));
+    tracker_.configure(cfg.access_sample_share(pool.policy_wants_access()), cfg.access_sample_interval_ns);
 }
 
 FaultHandler::~FaultHandler() {
@@ -171,16 +175,9 @@ void FaultHandler::serve_request() {
     uint64_t drained;
     [[maybe_unused]] ssize_t n = read(wake_fd_, &drained, sizeof drained);
     switch (r) {
-    case Request::kResetStats: {
-        const uint64_t resident = stats_.resident_pages.load(std::memory_order_relaxed);
-        for (auto* c : {&stats_.first_touch_faults, &stats_.refetch_faults, &stats_.duplicate_faults,
-                        &stats_.evictions, &stats_.eviction_fallbacks, &stats_.injected_delay_ns,
-                        &stats_.handler_ns, &stats_.policy_ns})
-            c->store(0, std::memory_order_relaxed);
-        stats_.resident_pages.store(resident, std::memory_order_relaxed);
-        stats_.fault_latency.reset();
+    case Request::kResetStats:
+        stats_.reset_counters();  // resident_pages stays: it is a level, not a count
         break;
-    }
     case Request::kPrepareFork:
         evictions_paused_ = true;
         while (heap_size_) resolve(heap_pop());
@@ -193,6 +190,7 @@ void FaultHandler::serve_request() {
     case Request::kDiscardPages:
     case Request::kMovePages:
     case Request::kDetachPages:
+    case Request::kPrefetchPages:
         serve_range_request(r);
         break;
     case Request::kStop:
@@ -212,6 +210,7 @@ void FaultHandler::bring_back_everything() {
 
 void FaultHandler::bring_back_range(PageId begin, PageId end) {
     const size_t ps = cfg_.page_size;
+    tracker_.restore_range(begin, end, move_works_);  // sampled pages are local: back in place
     for (PageId p = begin; p < end;) {
         if ((pages_.state(p) & kStateMask) != kRemote) {
             ++p;
@@ -262,7 +261,9 @@ void FaultHandler::run() {
         }
         if (worked)
             idle_since_ = now_ns();
-        else if (!due_soon && !evict_when_idle())
+        else if (!due_soon && !evict_when_idle() &&
+                 (evictions_paused_ || calibrating_.load(std::memory_order_relaxed) ||
+                  !tracker_.sample_when_idle(now, move_works_)))
             wait_for_work(now);
         else
             cpu_relax();
@@ -283,9 +284,15 @@ void FaultHandler::wait_for_work(uint64_t now) {
         return;
     }
     int timeout_ms = -1;
-    if (heap_size_) {
-        const uint64_t wait = heap_[0].due - now;
-        if (wait <= kSleepMarginNs) {
+    // Wake for the next due fault (precisely: spin the last kSleepMarginNs) or for the next
+    // round of access sampling (roughly).
+    const uint64_t sample_at = evictions_paused_ ? UINT64_MAX : tracker_.next_sample_at();
+    const bool fault_first = heap_size_ && heap_[0].due <= sample_at;
+    if (fault_first || sample_at != UINT64_MAX) {
+        const uint64_t deadline = fault_first ? heap_[0].due : sample_at;
+        const uint64_t margin = fault_first ? kSleepMarginNs : 0;
+        const uint64_t wait = deadline > now ? deadline - now : 0;
+        if (wait <= margin) {
             cpu_relax();
             return;
         }
@@ -325,8 +332,15 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
     const uint8_t st = pages_.state(p);
     if (st & kInFlight) {
         // A signal made the thread fault again, or another thread touched the same page: the
-        // pending resolution wakes them all.
-        Stats::bump(stats_.duplicate_faults);
+        // pending resolution wakes them all. Or the page's prefetch is on its way.
+        if (st & kPrefetched)
+            on_prefetch_in_flight(p);
+        else
+            Stats::bump(stats_.duplicate_faults);
+        return;
+    }
+    if (st & kSampled) {  // a local page the access tracker (or a prefetch probe) unmapped
+        on_hit_fault(p);
         return;
     }
     switch (st & kStateMask) {
@@ -340,10 +354,12 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
             evict_to_capacity();
         } else {
             schedule(p, FetchKind::kFirstTouch, write, now);
+            prefetch_after(p, now);
         }
         return;
     case kRemote:
         schedule(p, FetchKind::kRefetch, write, now);
+        prefetch_after(p, now);
         return;
     case kLocal:
     default:
@@ -360,12 +376,13 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
     }
 }
 
-void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now) {
+void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now, Origin origin) {
     InFlight f{};
     f.arrived = now;
     f.page = p;
     f.kind = kind;
     f.write = write;
+    f.origin = origin;
     if (calibrating_.load(std::memory_order_relaxed)) {
         f.due = now;
     } else {
@@ -375,7 +392,7 @@ void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now) 
         const uint64_t own = own_cost(kind);
         f.due = now + (f.modeled_ns > own ? f.modeled_ns - own : 0);
     }
-    pages_.state(p) |= kInFlight;
+    pages_.state(p) |= origin == Origin::kFault ? kInFlight : kInFlight | kPrefetched;
     // Make room now, while the fetch is in flight, so eviction stays off the fault's critical
     // path whenever the injected delay is longer than an eviction.
     pool_.reserve();
@@ -395,6 +412,7 @@ void FaultHandler::resolve_due(uint64_t now) {
 }
 
 void FaultHandler::resolve(const InFlight& f) {
+    if (f.origin != Origin::kFault) return resolve_prefetch(f);
     const uint64_t t0 = now_ns();
     // Book-keep first: the ioctl wakes the application, which may read the counters at once.
     const uint64_t own = own_cost(f.kind);
@@ -470,10 +488,15 @@ bool FaultHandler::evict_when_idle() {
 void FaultHandler::evict_pages(size_t n) {
     while (n > 0) {
         size_t k = 0;
-        for (; k < std::min(n, kMaxBatch); ++k) {
+        while (k < std::min(n, kMaxBatch)) {
             const PageId victim = pool_.evict_one();
             if (victim == kNoPage) break;
-            victims_[k] = victim;
+            if (pages_.state(victim) & kSampled) {  // in the backing already: nothing to move
+                evict_sampled(victim);
+                --n;
+                continue;
+            }
+            victims_[k++] = victim;
         }
         if (k == 0) return;
         n -= k;
