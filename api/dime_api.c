@@ -15,6 +15,7 @@ typedef void* (*calloc_fn)(size_t, size_t, const char*, const void*);
 typedef void (*free_fn)(void*);
 typedef const char* (*tier_of_fn)(const void*);
 typedef int (*active_fn)(void);
+typedef int (*prefetch_fn)(const void*, size_t);
 
 /* One entry point: its name and, once looked up, its address or the "absent" marker. */
 struct entry {
@@ -29,6 +30,7 @@ static struct entry g_calloc = {"dime_preload_calloc", NULL};
 static struct entry g_free = {"dime_preload_free", NULL};
 static struct entry g_tier_of = {"dime_preload_tier_of", NULL};
 static struct entry g_active = {"dime_preload_active", NULL};
+static struct entry g_prefetch = {"dime_preload_prefetch", NULL};
 
 /* The preload's function, or NULL when libdime.so is not loaded. */
 static void* find(struct entry* e) {
@@ -70,4 +72,9 @@ const char* dime_tier_of(const void* p) {
 int dime_active(void) {
     active_fn fn = (active_fn)find(&g_active);
     return fn ? fn() : 0;
+}
+
+int dime_prefetch(const void* addr, size_t len) {
+    prefetch_fn fn = (prefetch_fn)find(&g_prefetch);
+    return fn ? fn(addr, len) : 0;
 }

@@ -32,6 +32,13 @@ const char* dime_tier_of(const void* p);
 /* 1 if this process runs under DiME's emulation (libdime.so preloaded and started), else 0. */
 int dime_active(void);
 
+/* A hint: start fetching the pages of [addr, addr + len) that are remote (evicted) or never used
+ * now, asynchronously; each is mapped when it arrives, so a later access does not fault. The
+ * fetches use the link like faults do (docs/policies.md#prefetching) and take pool slots, at most
+ * half the pool per call. Returns how many fetches were started; 0 for memory that is not
+ * emulated, and always 0 without the preload (a no-op). Never fails. */
+int dime_prefetch(const void* addr, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
