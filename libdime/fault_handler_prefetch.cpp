@@ -27,8 +27,9 @@ bool FaultHandler::may_prefetch(PageId q) {
 // tier, at most a quarter of the pool (a window must not evict its own pages).
 void FaultHandler::prefetch_after(PageId p, uint64_t now) {
     if (!prefetcher_.enabled() || calibrating_.load(std::memory_order_relaxed)) return;
-    const Prefetcher::Plan plan = prefetcher_.on_fault(p);
-    const uint64_t count = std::min<uint64_t>(plan.count, pool_.capacity() / 4);
+    const auto limit = static_cast<uint32_t>(std::min<uint64_t>(pool_.capacity() / 4, Prefetcher::kMaxWindow));
+    const Prefetcher::Plan plan = prefetcher_.on_fault(p, limit);
+    const uint64_t count = plan.count;
     const int64_t lo = pages_.tier_first_page(pages_.tier_of(p));
     const int64_t hi = lo + int64_t(pages_.tier_span_bytes() >> pages_.page_shift());
     for (uint64_t i = 1; i <= count; ++i) {

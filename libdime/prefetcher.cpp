@@ -40,7 +40,7 @@ Prefetcher::Stream* Prefetcher::find_stream(PageId p) {
     return oldest;
 }
 
-Prefetcher::Plan Prefetcher::on_fault(PageId p) {
+Prefetcher::Plan Prefetcher::on_fault(PageId p, uint32_t limit) {
     if (!enabled()) return {};
     Stream& s = *find_stream(p);
     s.used = ++clock_;
@@ -57,8 +57,8 @@ Prefetcher::Plan Prefetcher::on_fault(PageId p) {
         s.delta = d;
     }
     s.last = p;
-    s.planned = window_;
-    return {s.stride, window_};
+    s.planned = std::min(window_, limit);
+    return {s.stride, s.planned};
 }
 
 bool Prefetcher::probe() {

@@ -37,12 +37,13 @@ public:
 
     // What a remote fault on page p should also fetch: `count` pages at p + stride, p + 2 stride,
     // ... (the caller skips those that are local, in flight, or outside p's tier or mapped
-    // memory, and may cut `count` to what the pool allows). count == 0: nothing.
+    // memory). count is the window, at most `limit` (what the pool allows); the next fault of a
+    // stream is expected right past it. count == 0: nothing.
     struct Plan {
         int64_t stride = 1;
         uint32_t count = 0;
     };
-    Plan on_fault(PageId p);
+    Plan on_fault(PageId p, uint32_t limit = kMaxWindow);
 
     // Whether the next prefetched page is a probe: sampled on arrival (mapped only when touched)
     // so that its use is observed. Every (100 / probe_percent)-th prefetched page, rounded.

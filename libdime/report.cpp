@@ -22,10 +22,15 @@ std::string totals_json(const Totals& t) {
         "{{\"faults\": {}, \"first_touch_faults\": {}, \"refetch_faults\": {}, \"duplicate_faults\": {}, "
         "\"evictions\": {}, \"eviction_fallbacks\": {}, \"injected_delay_ns\": {}, \"handler_ns\": {}, "
         "\"policy_ns\": {}, \"resident_pages\": {}, \"fault_ns_p50\": {}, \"fault_ns_p99\": {}, "
-        "\"fault_ns_max\": {}}}",
+        "\"fault_ns_max\": {}, \"sampled_pages\": {}, \"hit_faults\": {}, \"tracking_ns\": {}, "
+        "\"prefetched_pages\": {}, \"prefetch_hint_pages\": {}, \"prefetch_hits\": {}, \"prefetch_late_hits\": {}, "
+        "\"prefetch_probes\": {}, \"prefetch_probe_hits\": {}, \"prefetch_probe_late_hits\": {}, "
+        "\"prefetch_probe_misses\": {}, \"prefetch_hit_ratio\": {:.4f}}}",
         t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions, t.eviction_fallbacks,
         t.injected_delay_ns, t.handler_ns, t.policy_ns, t.resident_pages, t.fault_ns_p50, t.fault_ns_p99,
-        t.fault_ns_max);
+        t.fault_ns_max, t.sampled_pages, t.hit_faults, t.tracking_ns, t.prefetched_pages, t.prefetch_hint_pages,
+        t.prefetch_hits, t.prefetch_late_hits, t.prefetch_probes, t.prefetch_probe_hits, t.prefetch_probe_late_hits,
+        t.prefetch_probe_misses, t.prefetch_hit_ratio);
 }
 
 std::string memory_json(const Engine::SpanUsage& u) {
@@ -42,6 +47,19 @@ std::string human_ns(uint64_t ns) {
     if (ns >= 10000000) return fmt::format("{:.1f} ms", ns / 1e6);
     if (ns >= 10000) return fmt::format("{:.1f} us", ns / 1e3);
     return fmt::format("{} ns", ns);
+}
+
+// The summary's words on access tracking and prefetching, only when they did something.
+std::string tracking_summary(const Totals& t) {
+    std::string out;
+    if (t.sampled_pages || t.hit_faults)
+        out += fmt::format("; tracking {} sampled, {} hit faults, {}", t.sampled_pages, t.hit_faults,
+                           human_ns(t.tracking_ns));
+    if (t.prefetched_pages || t.prefetch_hint_pages)
+        out += fmt::format("; prefetch {} pages (+{} hinted), {} hits, ratio {:.0f}% of {} probes",
+                           t.prefetched_pages, t.prefetch_hint_pages, t.prefetch_hits, 100 * t.prefetch_hit_ratio,
+                           t.prefetch_probe_hits + t.prefetch_probe_late_hits + t.prefetch_probe_misses);
+    return out;
 }
 
 }  // namespace
@@ -90,10 +108,10 @@ void Engine::write_reports() const {
         const Totals t = totals();
         // fputs, not fmt::print: at exit stderr may be closed or full, and fmt::print throws then.
         std::fputs(fmt::format("dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions, "
-                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}{}\n",
+                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages, policy {}{}{}\n",
                                t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
                                human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50), human_ns(t.fault_ns_p99),
-                               t.resident_pages, cfg_.pool_pages(), policy_name(),
+                               t.resident_pages, cfg_.pool_pages(), policy_name(), tracking_summary(t),
                                descendant_ ? fmt::format(" (child process {})", pid_) : std::string())
                        .c_str(),
                    stderr);
