@@ -297,9 +297,9 @@ void FaultHandler::wait_for_work(uint64_t now) {
             return;
         }
         // poll() counts in milliseconds; round down and let the spin finish the job.
-        timeout_ms = static_cast<int>((wait - kSleepMarginNs) / 1000000);
+        timeout_ms = static_cast<int>((wait - margin) / 1000000);
         if (timeout_ms == 0) {
-            timespec ts{0, static_cast<long>(wait - kSleepMarginNs)};
+            timespec ts{0, static_cast<long>(wait - margin)};
             pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
             ppoll(fds, 2, &ts, nullptr);
             return;
