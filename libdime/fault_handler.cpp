@@ -391,6 +391,9 @@ void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now, 
         // DiME's own cost is already part of what the application waits; inject the rest.
         const uint64_t own = own_cost(kind);
         f.due = now + (f.modeled_ns > own ? f.modeled_ns - own : 0);
+        // A prefetch never arrives before the fault that caused it (equal due times would let
+        // the heap resolve the neighbours first while the faulting thread waits).
+        if (origin != Origin::kFault) ++f.due;
     }
     pages_.state(p) |= origin == Origin::kFault ? kInFlight : kInFlight | kPrefetched;
     // Make room now, while the fetch is in flight, so eviction stays off the fault's critical
