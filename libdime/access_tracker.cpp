@@ -23,20 +23,28 @@ bool may_sample(uint8_t st) { return (st & ~kBackingCopy) == kLocal; }
 
 }  // namespace
 
-void AccessTracker::configure(uint32_t percent, uint64_t interval_ns) {
+void AccessTracker::configure(uint32_t percent, uint64_t interval_ns, bool write_protect) {
+    write_protect_ = write_protect;
     percent_ = std::min<uint32_t>(percent, 100);
     interval_ns_ = interval_ns;
     next_at_ = now_ns() + interval_ns_;
 }
 
+bool AccessTracker::init(size_t max_pages) { return !enabled() || admitted_round_.reset(max_pages); }
+
 bool AccessTracker::sample_when_idle(uint64_t now, bool move_works) {
     if (!enabled() || now < next_at_) return false;
     next_at_ = now + interval_ns_;
+    ++round_;
     if (!move_works || pool_.resident() == 0) return false;
     const uint64_t t0 = now_ns();
     uint64_t budget = std::max<uint64_t>(pool_.resident() * percent_ / 100, 1);
+    // At most once round every touched page (a pool smaller than the budget is done sooner).
+    uint64_t span = 0;
+    for (int t = 0; t < pages_.tiers(); ++t) span += pages_.touched_end(t) - pages_.tier_first_page(t) + 1;
+    const uint64_t limit = std::min(kScanLimit, span);
     bool refused = false;
-    for (uint64_t scanned = 0; budget > 0 && scanned < kScanLimit && !refused;) {
+    for (uint64_t scanned = 0; budget > 0 && scanned < limit && !refused;) {
         const PageId first = pages_.tier_first_page(cursor_tier_), end = pages_.touched_end(cursor_tier_);
         if (cursor_ < first) cursor_ = first;
         if (cursor_ >= end) {  // on to the next tier, wrapping around
@@ -45,14 +53,14 @@ bool AccessTracker::sample_when_idle(uint64_t now, bool move_works) {
             ++scanned;
             continue;
         }
-        if (!may_sample(pages_.state(cursor_))) {
+        if (!may_sample(pages_.state(cursor_)) || !settled(cursor_)) {
             ++cursor_;
             ++scanned;
             continue;
         }
         const PageId longest = static_cast<PageId>(std::min<uint64_t>({budget, kMaxRun, end - cursor_}));
         PageId n = 1;
-        while (n < longest && may_sample(pages_.state(cursor_ + n))) ++n;
+        while (n < longest && may_sample(pages_.state(cursor_ + n)) && settled(cursor_ + n)) ++n;
         sample_run(cursor_, n, &refused);
         budget -= n;
         scanned += n;
@@ -77,10 +85,26 @@ void AccessTracker::sample_run(PageId first, PageId n, bool* move_refused) {
     int64_t moved = 0;
     const int rc = uffd::move(fd_, pages_.backing_address(first), pages_.app_address(first), n * ps,
                               /*wake=*/false, &moved);
-    const PageId done = rc == 0 ? n : static_cast<PageId>(std::min<int64_t>(n, moved / int64_t(ps)));
+    PageId done = rc == 0 ? n : static_cast<PageId>(std::min<int64_t>(n, moved / int64_t(ps)));
+    if (rc == -EBUSY && copy_out(first + done, n - done)) done = n;  // shared after fork: copy instead
     for (PageId i = 0; i < done; ++i) pages_.state(first + i) = kLocal | kSampled;
     Stats::bump(stats_.sampled_pages, done);
     if (rc == -EINVAL || rc == -ENOTTY) *move_refused = true;  // this mapping cannot move: stop the round
+}
+
+// Pages MOVE refuses because they are not exclusively ours (shared with a fork child, or still
+// marked so after it exited): write-protected, copied to the backing, dropped (no write is lost,
+// see uffd::copy_out_protected). Only for a run that is resident throughout: a copy from a hole
+// would fault on the application span, which only this thread serves.
+bool AccessTracker::copy_out(PageId first, PageId n) {
+    const size_t ps = pages_.page_size();
+    unsigned char resident[kMaxRun];
+    if (!write_protect_ || n == 0 || n > kMaxRun) return false;
+    const uintptr_t addr = pages_.app_address(first);
+    if (mincore(reinterpret_cast<void*>(addr), n * ps, resident) != 0) return false;
+    for (PageId i = 0; i < n; ++i)
+        if (!(resident[i] & 1)) return false;
+    return uffd::copy_out_protected(fd_, addr, pages_.backing_address(first), n * ps);
 }
 
 bool AccessTracker::sample_on_arrival(PageId p, bool never_used) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "local_pool.h"
+#include "meta_memory.h"
 #include "page_table.h"
 #include "stats.h"
 
@@ -23,8 +24,17 @@ public:
         : fd_(uffd), pages_(pages), pool_(pool), stats_(stats) {}
 
     // Every interval_ns of handler idle time, percent % of the local pages are sampled (0 = off).
-    void configure(uint32_t percent, uint64_t interval_ns);
+    // write_protect: the application span is registered for WP faults (the copy fallback).
+    void configure(uint32_t percent, uint64_t interval_ns, bool write_protect);
     bool enabled() const { return percent_ > 0; }
+    // Per-page metadata (when enabled), sized for page numbers below max_pages. False on failure.
+    bool init(size_t max_pages);
+    // Page p was just admitted on a fault: the access that faulted is its admission, so p is not
+    // sampled before a full interval has passed (a hit right after the fault would be the same
+    // access seen twice, and would make every page of a scan look re-used).
+    void note_admitted(PageId p) {
+        if (enabled()) admitted_round_[p] = round_;
+    }
     // When the next round of sampling is due (UINT64_MAX when off): the handler's idle wait ends by then.
     uint64_t next_sample_at() const { return enabled() ? next_at_ : UINT64_MAX; }
     // Idle time: samples the next share of local pages if a round is due. True if it did work.
@@ -49,16 +59,22 @@ public:
 
 private:
     void sample_run(PageId first, PageId n, bool* move_refused);
+    // Admitted on a fault at least one full interval ago (see note_admitted).
+    bool settled(PageId p) const { return uint16_t(round_ - admitted_round_[p]) >= 2; }
+    bool copy_out(PageId first, PageId n);
 
     const int fd_;
     PageTable& pages_;
     LocalPool& pool_;
     Stats& stats_;
     uint32_t percent_ = 0;
+    bool write_protect_ = false;
     uint64_t interval_ns_ = 0;
     uint64_t next_at_ = 0;
     int cursor_tier_ = 0;
     PageId cursor_ = 0;  // the next page the sampling round looks at, in cursor_tier_
+    uint16_t round_ = 0;  // sampling rounds so far (wrapping)
+    MetaArray<uint16_t> admitted_round_;  // per page: round_ when it was last admitted on a fault
 };
 
 }  // namespace dime

@@ -56,7 +56,8 @@ FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Confi
     const int window = cfg.prefetch_window();
     prefetcher_.configure(window > 0 ? static_cast<uint32_t>(window) : 0, window == Config::kPrefetchAuto,
                           static_cast<uint32_t>(cfg.prefetch_max_window), static_cast<uint32_t>(cfg.prefetch_probe_percent));
-    tracker_.configure(cfg.access_sample_share(pool.policy_wants_access()), cfg.access_sample_interval_ns);
+    tracker_.configure(cfg.access_sample_share(pool.policy_wants_access()), cfg.access_sample_interval_ns,
+                       use_write_protect_);
 }
 
 FaultHandler::~FaultHandler() {
@@ -67,6 +68,10 @@ FaultHandler::~FaultHandler() {
 }
 
 bool FaultHandler::start(std::string* error) {
+    if (!tracker_.init(pages_.max_pages())) {
+        if (error) *error = "cannot allocate the access tracker's memory";
+        return false;
+    }
     heap_ = static_cast<InFlight*>(map_metadata(kMaxInFlight * sizeof(InFlight)));
     zero_page_ = map_metadata(cfg_.page_size);
     wake_fd_ = descriptors::adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -351,6 +356,7 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
             Stats::bump(stats_.first_touch_faults);
             pages_.state(p) = kLocal;
             pool_.admit(p);
+            tracker_.note_admitted(p);
             evict_to_capacity();
         } else {
             schedule(p, FetchKind::kFirstTouch, write, now);
@@ -428,6 +434,7 @@ void FaultHandler::resolve(const InFlight& f) {
     const uint8_t before = pages_.state(f.page) & kStateMask;
     pages_.state(f.page) = kLocal;
     pool_.admit_reserved(f.page);
+    tracker_.note_admitted(f.page);
     const bool ok = f.kind == FetchKind::kFirstTouch ? fill_first_touch(f.page, f.write) : fetch_back(f.page);
     if (!ok) {  // the kernel refused (out of memory?): the page stays where it was, the thread retries
         pool_.forget(f.page);
@@ -559,15 +566,7 @@ bool FaultHandler::copy_out_run(const PageId* run, size_t n) {
     if (mincore(reinterpret_cast<void*>(addr), n * ps, resident) != 0) return false;
     for (size_t i = 0; i < n; ++i)
         if (!(resident[i] & 1)) return false;  // a page the program dropped: evict() knows what to do
-    if (uffd::write_protect(fd_, addr, n * ps, true) != 0) return false;
-    if (uffd::copy(fd_, back, addr, n * ps, /*wake=*/false) != 0) {
-        // Partly copied, perhaps: drop what arrived (the pages themselves are intact) and let
-        // evict() redo each page.
-        madvise(reinterpret_cast<void*>(back), n * ps, MADV_DONTNEED);
-        uffd::write_protect(fd_, addr, n * ps, false);
-        return false;
-    }
-    madvise(reinterpret_cast<void*>(addr), n * ps, MADV_DONTNEED);
+    if (!uffd::copy_out_protected(fd_, addr, back, n * ps)) return false;  // evict() redoes each page
     for (size_t i = 0; i < n; ++i) pages_.state(run[i]) = kRemote;
     Stats::bump(stats_.evictions, n);
     Stats::bump(stats_.eviction_fallbacks, n);

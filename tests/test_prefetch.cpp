@@ -5,6 +5,7 @@
 // thread plus its own worker threads.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <chrono>
@@ -12,6 +13,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fmt/core.h>
 
@@ -451,4 +456,79 @@ TEST_CASE("access tracking: sampled pages keep their data through hit faults, ev
     REQUIRE(errors.empty());
     for (size_t p = 0; p < kPages; ++p) REQUIRE(diagnose(region.page(p), p, version[p]).empty());
     CHECK(engine->totals().resident_pages <= kPool);
+}
+
+TEST_CASE("access tracking: sampled pages keep their data through mremap, mprotect, fork and MADV_DONTNEED", "[engine][uffd][tracking]") {
+    constexpr size_t kN = 64;
+    auto cfg = quiet_config();
+    cfg.local_npages = 1024;  // no eviction: sampled local pages are what is being checked
+    cfg.policy = "clock";
+    cfg.access_sample_percent = 100;
+    cfg.access_sample_interval_ns = 50000;
+    auto engine = start(cfg);
+    if (!engine) return;
+    // Until every page of [base, base + pages) is sampled: out of the page table (mincore) while
+    // local (nothing is evicted here). Nothing touches them meanwhile, so they stay that way.
+    auto wait_sampled = [&](const unsigned char* base, size_t pages) {
+        std::vector<unsigned char> vec(pages);
+        repeat_until([] {},
+                     [&] {
+                         REQUIRE(mincore(const_cast<unsigned char*>(base), pages * kPage, vec.data()) == 0);
+                         return std::none_of(vec.begin(), vec.end(), [](unsigned char v) { return v & 1; });
+                     },
+                     "sampling");
+    };
+    auto check = [&](const unsigned char* base, size_t pages, uint64_t version) {
+        std::string errors;
+        for (size_t p = 0; p < pages && errors.size() < 400; ++p) {
+            const std::string e = diagnose(base + p * kPage, p, version);
+            if (!e.empty()) errors += e + "\n";
+        }
+        return errors;
+    };
+    const auto m = engine->map_memory(nullptr, kN * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(m.handled);
+    REQUIRE(m.err == 0);
+    auto* base = reinterpret_cast<unsigned char*>(m.value);
+    const auto t = engine->map_memory(nullptr, kN * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(t.err == 0);
+    for (size_t p = 0; p < kN; ++p) make_page(base + p * kPage, p, 1);
+
+    wait_sampled(base, kN);  // mremap moves sampled pages: their data is in the backing span
+    const auto moved =
+        engine->remap_memory(base, kN * kPage, kN * kPage, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(t.value));
+    REQUIRE(moved.handled);
+    REQUIRE(moved.err == 0);
+    REQUIRE(moved.value == t.value);
+    base = reinterpret_cast<unsigned char*>(moved.value);
+    CHECK(check(base, kN, 1).empty());
+
+    wait_sampled(base, kN);  // fork brings every page back before the child inherits them
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(check(base, kN, 1).empty() ? 0 : 1);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(check(base, kN, 1).empty());
+
+    wait_sampled(base, kN);  // MADV_DONTNEED drops them: zeros, and the pool forgets them
+    const auto dropped = engine->advise_memory(base, kN / 2 * kPage, MADV_DONTNEED);
+    REQUIRE(dropped.handled);
+    CHECK(check(base, kN / 2, kZeroVersion).empty());
+
+    // The upper half is still sampled: mprotect turns it into plain memory with its contents.
+    const auto ro = engine->protect_memory(base, kN * kPage, PROT_READ);
+    REQUIRE(ro.handled);
+    REQUIRE(ro.err == 0);
+    CHECK(check(base, kN / 2, kZeroVersion).empty());
+    std::string upper;
+    for (size_t p = kN / 2; p < kN; ++p) {
+        const std::string e = diagnose(base + p * kPage, p, 1);
+        if (!e.empty() && upper.size() < 400) upper += e + "\n";
+    }
+    CHECK(upper.empty());
+    CHECK(engine->totals().resident_pages <= kN / 2);
+    CHECK(engine->unmap_memory(base, kN * kPage).err == 0);
 }
