@@ -76,6 +76,8 @@ struct Sample {
     double refetch_ns = 0;  // per page, mean of the re-fetch passes
     double faults_per_page = 0;
     double hit_ratio = 0;
+    double hit_faults_per_page = 0;  // probes touched (and sampled pages, with access tracking)
+    double ns_per_hit_fault = 0;     // handler time per hit fault (tracking_ns / hit_faults)
 };
 
 double median(std::vector<double> v) {
@@ -123,6 +125,8 @@ Sample run_once(const Args& a, const std::string& window) {
     const dime::Totals after = engine->totals();
     s.faults_per_page = double(after.refetch_faults - before.refetch_faults) / double(a.pages * a.passes);
     s.hit_ratio = after.prefetch_hit_ratio;
+    s.hit_faults_per_page = double(after.hit_faults - before.hit_faults) / double(a.pages * a.passes);
+    s.ns_per_hit_fault = after.hit_faults ? double(after.tracking_ns) / double(after.hit_faults) : 0;
     if (sum == 0xffffffffu) std::printf("(unlikely sum)\n");  // keeps the reads
     engine->unmap_region(const_cast<unsigned char*>(base));
     return s;
@@ -146,14 +150,15 @@ int main(int argc, char** argv) {
     };
     const double base_first = field(samples[0], &Sample::first_ns);
     const double base_refetch = field(samples[0], &Sample::refetch_ns);
-    std::printf("\n%-10s %14s %9s %16s %9s %13s %10s\n", "prefetch", "first ns/page", "speedup", "re-fetch ns/page",
-                "speedup", "faults/page", "hit ratio");
+    std::printf("\n%-10s %14s %9s %16s %9s %13s %10s %15s %13s\n", "prefetch", "first ns/page", "speedup",
+                "re-fetch ns/page", "speedup", "faults/page", "hit ratio", "hit faults/page", "ns/hit fault");
     for (size_t w = 0; w < a.windows.size(); ++w) {
         const double first = field(samples[w], &Sample::first_ns);
         const double refetch = field(samples[w], &Sample::refetch_ns);
-        std::printf("%-10s %14.0f %8.2fx %16.0f %8.2fx %13.3f %10.2f\n", a.windows[w].c_str(), first,
+        std::printf("%-10s %14.0f %8.2fx %16.0f %8.2fx %13.3f %10.2f %15.3f %13.0f\n", a.windows[w].c_str(), first,
                     base_first / first, refetch, base_refetch / refetch, field(samples[w], &Sample::faults_per_page),
-                    field(samples[w], &Sample::hit_ratio));
+                    field(samples[w], &Sample::hit_ratio), field(samples[w], &Sample::hit_faults_per_page),
+                    field(samples[w], &Sample::ns_per_hit_fault));
     }
     std::printf("\n(speedup: against the first variant, %s; medians of %d runs)\n", a.windows[0].c_str(), a.runs);
     return 0;

@@ -26,7 +26,8 @@ bool FaultHandler::may_prefetch(PageId q) {
 // After the fault on p was scheduled: its neighbours along the prefetcher's stride, within p's
 // tier, at most a quarter of the pool (a window must not evict its own pages).
 void FaultHandler::prefetch_after(PageId p, uint64_t now) {
-    if (!prefetcher_.enabled() || calibrating_.load(std::memory_order_relaxed)) return;
+    // Not while a fork is prepared: everything must stay in place (a probe would not).
+    if (!prefetcher_.enabled() || evictions_paused_ || calibrating_.load(std::memory_order_relaxed)) return;
     const auto limit = static_cast<uint32_t>(std::min<uint64_t>(pool_.capacity() / 4, Prefetcher::kMaxWindow));
     const Prefetcher::Plan plan = prefetcher_.on_fault(p, limit);
     const uint64_t count = plan.count;

@@ -183,7 +183,7 @@ void FaultHandler::serve_range_request(Request r) {
         // now, as prefetches, within half the pool so that a large hint does not evict itself.
         const uint64_t now = now_ns();
         const PageId end = static_cast<PageId>(std::min<uint64_t>(uint64_t(first) + count, pages_.max_pages()));
-        uint64_t room = pool_.capacity() / 2;
+        uint64_t room = evictions_paused_ ? 0 : pool_.capacity() / 2;  // nothing while a fork is prepared
         int started = 0;
         for (PageId p = first; p < end && room > 0; ++p) {
             if (!may_prefetch(p)) continue;
