@@ -51,15 +51,8 @@ dime::Config test_config() {
     return cfg;
 }
 
-// Starts an engine. Returns nullptr only when this machine forbids userfaultfd (the caller then
-// returns: a skip); any other failure, or a skip while DIME_REQUIRE_UFFD=1, fails the test.
-std::unique_ptr<dime::Engine> start_engine(const dime::Config& cfg) {
-    const auto valid = dime::validate(cfg);
-    INFO("test configuration rejected: " << valid.error);
-    REQUIRE(valid.ok);
-
-    return dime::test::start_engine_or_skip(cfg);
-}
+// Starts an engine; nullptr only when this machine forbids userfaultfd (the caller returns).
+std::unique_ptr<dime::Engine> start_engine(const dime::Config& cfg) { return dime::test::start_valid_engine_or_skip(cfg); }
 
 // Pages of [base, base + pages*kPage) that are not mapped right now (evicted, per the kernel).
 std::vector<size_t> nonresident_pages(const unsigned char* base, size_t pages) {

@@ -42,12 +42,7 @@ dime::Config quiet_config() {
     return cfg;
 }
 
-std::unique_ptr<dime::Engine> start(const dime::Config& cfg) {
-    const auto valid = dime::validate(cfg);
-    INFO("test configuration rejected: " << valid.error);
-    REQUIRE(valid.ok);
-    return dime::test::start_engine_or_skip(cfg);
-}
+std::unique_ptr<dime::Engine> start(const dime::Config& cfg) { return dime::test::start_valid_engine_or_skip(cfg); }
 
 // Repeats `step` until `done` holds, failing after a generous deadline: a wait on the handler's
 // idle-time work that has no event to block on.
