@@ -70,9 +70,10 @@ bool AccessTracker::sample_when_idle(uint64_t now, bool move_works) {
     return true;
 }
 
-// Moves the local pages [first, first + n) to the backing span in one ioctl. What the kernel does
-// not move (a page shared after fork, one the program dropped, a run across two mappings) stays
-// mapped and unsampled; the round goes on after it.
+// Moves the local pages [first, first + n) to the backing span in one ioctl. A run the kernel
+// refuses as a whole (across two mappings) is retried page by page; pages shared after fork are
+// copied out instead; what is left (a page the program dropped) stays mapped and unsampled, and
+// the round goes on after it.
 void AccessTracker::sample_run(PageId first, PageId n, bool* move_refused) {
     const size_t ps = pages_.page_size();
     bool copies = false;  // the move needs an empty destination: drop stale copies first
@@ -89,6 +90,10 @@ void AccessTracker::sample_run(PageId first, PageId n, bool* move_refused) {
     if (rc == -EBUSY && copy_out(first + done, n - done)) done = n;  // shared after fork: copy instead
     for (PageId i = 0; i < done; ++i) pages_.state(first + i) = kLocal | kSampled;
     Stats::bump(stats_.sampled_pages, done);
+    if (rc == -EINVAL && n - done > 1) {  // a run across two mappings, perhaps: page by page
+        for (PageId i = done; i < n && !*move_refused; ++i) sample_run(first + i, 1, move_refused);
+        return;
+    }
     if (rc == -EINVAL || rc == -ENOTTY) *move_refused = true;  // this mapping cannot move: stop the round
 }
 
