@@ -1,7 +1,8 @@
 // prefetch_bench.cpp — a sequential scan at 25 us per remote page (latency_ns=12500, negligible
 // transmission) with prefetch off, a fixed window and auto, side by side: time per page of the
 // first-touch pass and of re-fetch passes, faults per page, prefetch hit ratio. Medians of
-// alternating runs. Prints figures; asserts nothing (see docs/policies.md#prefetching).
+// alternating runs; DiME's own cost is not subtracted (overhead_ns=0), so that every variant is
+// delayed alike whatever the load. Prints figures; asserts nothing (see docs/policies.md#prefetching).
 // Drives the engine directly (no preload), on the main thread.
 #include <algorithm>
 #include <chrono>
@@ -96,6 +97,10 @@ Sample run_once(const Args& a, const std::string& window) {
     cfg.bandwidth_bps = 1000000000000000ull;
     cfg.local_npages = a.pool;
     cfg.prefetch = window;
+    // No calibration: on a loaded machine each engine would calibrate a different own cost and
+    // the variants would be injected different delays. With 0 every fault costs at least the
+    // full 25 us, plus DiME's own cost, in every variant alike (--set overhead_ns=-1 calibrates).
+    cfg.overhead_ns = 0;
     if (!a.options.empty()) {
         const auto r = dime::apply_options_string(cfg, a.options, "--set");
         if (!r.ok) dime::exit_bad_config(r.error);
