@@ -114,8 +114,8 @@ bool AccessTracker::copy_out(PageId first, PageId n) {
 
 bool AccessTracker::sample_on_arrival(PageId p, bool never_used) {
     if (never_used) {
-        const int rc = uffd::zeropage(fd_, pages_.backing_address(p), pages_.page_size(), /*wake=*/false);
-        if (rc != 0 && rc != -EEXIST) return false;
+        // EEXIST would mean a stale page there, which must not become this page's contents.
+        if (uffd::zeropage(fd_, pages_.backing_address(p), pages_.page_size(), /*wake=*/false) != 0) return false;
     }
     pages_.state(p) = kLocal | kSampled | kPrefetched;
     return true;
