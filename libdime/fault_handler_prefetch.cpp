@@ -5,7 +5,7 @@
 // A prefetched page is booked on its tier's link like a fault (it queues for transmission and
 // overlaps propagation), reserves a pool slot, and sits in the in-flight heap with no waiter
 // (state kInFlight | kPrefetched). When it arrives it is mapped directly (UFFDIO_COPY from the
-// backing, the zero page if never used): no second fault. A probe is left sampled instead, so
+// backing, a zeroed page if never used): no second fault. A probe is left sampled instead, so
 // that its first touch shows (a zero-delay hit fault). A fault on a page still in flight waits
 // for the rest of its fetch and counts as a late prefetch hit.
 #include <algorithm>
@@ -68,7 +68,10 @@ void FaultHandler::resolve_prefetch(const InFlight& f) {
     } else {
         pages_.state(p) = kLocal;
         pool_.admit_reserved(p);
-        const bool ok = before == kUntouched ? fill_first_touch(p, /*write=*/false) : fetch_back(p);
+        // A never-used page gets a private zeroed page, as for a write fault: fresh memory is
+        // usually written first, and a zero-page mapping would cost that write a copy-on-write
+        // fault (and a TLB flush) in the kernel.
+        const bool ok = before == kUntouched ? fill_first_touch(p, /*write=*/true) : fetch_back(p);
         if (!ok) {  // the kernel refused: the page stays where it was (a waiter faults again)
             pool_.forget(p);
             pages_.state(p) = before;
