@@ -58,6 +58,7 @@ FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Confi
                           static_cast<uint32_t>(cfg.prefetch_max_window), static_cast<uint32_t>(cfg.prefetch_probe_percent));
     tracker_.configure(cfg.access_sample_share(pool.policy_wants_access()), cfg.access_sample_interval_ns,
                        use_write_protect_);
+    stats.prefetch_window.store(prefetcher_.window(), std::memory_order_relaxed);
 }
 
 FaultHandler::~FaultHandler() {

@@ -30,6 +30,7 @@ void FaultHandler::prefetch_after(PageId p, uint64_t now) {
     if (!prefetcher_.enabled() || evictions_paused_ || calibrating_.load(std::memory_order_relaxed)) return;
     const auto limit = static_cast<uint32_t>(std::min<uint64_t>(pool_.capacity() / 4, Prefetcher::kMaxWindow));
     const Prefetcher::Plan plan = prefetcher_.on_fault(p, limit);
+    stats_.prefetch_window.store(prefetcher_.window(), std::memory_order_relaxed);
     const uint64_t count = plan.count;
     const int64_t lo = pages_.tier_first_page(pages_.tier_of(p));
     const int64_t hi = lo + int64_t(pages_.tier_span_bytes() >> pages_.page_shift());

@@ -25,12 +25,12 @@ std::string totals_json(const Totals& t) {
         "\"fault_ns_max\": {}, \"sampled_pages\": {}, \"hit_faults\": {}, \"tracking_ns\": {}, "
         "\"prefetched_pages\": {}, \"prefetch_hint_pages\": {}, \"prefetch_hits\": {}, \"prefetch_late_hits\": {}, "
         "\"prefetch_probes\": {}, \"prefetch_probe_hits\": {}, \"prefetch_probe_late_hits\": {}, "
-        "\"prefetch_probe_misses\": {}, \"prefetch_hit_ratio\": {:.4f}}}",
+        "\"prefetch_probe_misses\": {}, \"prefetch_hit_ratio\": {:.4f}, \"prefetch_window\": {}}}",
         t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions, t.eviction_fallbacks,
         t.injected_delay_ns, t.handler_ns, t.policy_ns, t.resident_pages, t.fault_ns_p50, t.fault_ns_p99,
         t.fault_ns_max, t.sampled_pages, t.hit_faults, t.tracking_ns, t.prefetched_pages, t.prefetch_hint_pages,
         t.prefetch_hits, t.prefetch_late_hits, t.prefetch_probes, t.prefetch_probe_hits, t.prefetch_probe_late_hits,
-        t.prefetch_probe_misses, t.prefetch_hit_ratio);
+        t.prefetch_probe_misses, t.prefetch_hit_ratio, t.prefetch_window);
 }
 
 std::string memory_json(const Engine::SpanUsage& u) {
@@ -56,9 +56,10 @@ std::string tracking_summary(const Totals& t) {
         out += fmt::format("; tracking {} sampled, {} hit faults, {}", t.sampled_pages, t.hit_faults,
                            human_ns(t.tracking_ns));
     if (t.prefetched_pages || t.prefetch_hint_pages)
-        out += fmt::format("; prefetch {} pages (+{} hinted), {} hits, ratio {:.0f}% of {} probes",
+        out += fmt::format("; prefetch {} pages (+{} hinted), {} hits, ratio {:.0f}% of {} probes, window {}",
                            t.prefetched_pages, t.prefetch_hint_pages, t.prefetch_hits, 100 * t.prefetch_hit_ratio,
-                           t.prefetch_probe_hits + t.prefetch_probe_late_hits + t.prefetch_probe_misses);
+                           t.prefetch_probe_hits + t.prefetch_probe_late_hits + t.prefetch_probe_misses,
+                           t.prefetch_window);
     return out;
 }
 
@@ -75,11 +76,13 @@ std::string Engine::report_json() const {
         "{{\n  \"version\": {},\n  \"config\": {},\n  \"totals\": {},\n  \"engine\": {{\"backend\": \"{}\", "
         "\"pid\": {}, \"descendant\": {}, "
         "\"policy\": \"{}\", \"local_npages\": {}, \"uffd_move\": {}, \"write_protect\": {}, "
-        "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}},\n  "
+        "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}, "
+        "\"access_sample_percent\": {}}},\n  "
         "\"memory\": {}\n}}\n",
         kReportVersion, to_json(cfg_), totals_json(t), emulating() ? "userfaultfd" : "none", pid_, descendant_,
         policy_name(), cfg_.pool_pages(), caps_.move,
-        caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns(), memory_json(span_usage()));
+        caps_.write_protect, own.first_touch_ns, own.refetch_ns, cfg_.fetch_cost_ns(),
+        cfg_.access_sample_share(pool_ && pool_->policy_wants_access()), memory_json(span_usage()));
 }
 
 void Engine::write_reports() const {

@@ -78,6 +78,7 @@ Totals Stats::snapshot() const {
     t.prefetch_probes = get(prefetch_probes);
     t.prefetch_probe_hits = get(prefetch_probe_hits);
     t.prefetch_probe_late_hits = get(prefetch_probe_late_hits);
+    t.prefetch_window = get(prefetch_window);
     t.prefetch_probe_misses = get(prefetch_probe_misses);
     t.prefetch_hits = t.prefetch_late_hits + t.prefetch_probe_hits;
     const uint64_t used = t.prefetch_probe_hits + t.prefetch_probe_late_hits;

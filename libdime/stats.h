@@ -38,6 +38,7 @@ struct Totals {
     uint64_t prefetch_hits = 0;         // prefetch_late_hits + prefetch_probe_hits: prefetched pages known used
     // (probe hits + probe late hits) / (the same + probe misses); 0 while no probe is resolved.
     double prefetch_hit_ratio = 0;
+    uint64_t prefetch_window = 0;       // the window now (with prefetch: auto, where it adapted to)
 };
 
 class LatencyHistogram {
@@ -75,6 +76,7 @@ struct Stats {
     std::atomic<uint64_t> prefetched_pages{0}, prefetch_hint_pages{0}, prefetch_late_hits{0};
     std::atomic<uint64_t> prefetch_probes{0}, prefetch_probe_hits{0}, prefetch_probe_late_hits{0};
     std::atomic<uint64_t> prefetch_probe_misses{0};
+    std::atomic<uint64_t> prefetch_window{0};  // a level, like resident_pages
     LatencyHistogram fault_latency;
 
     // Single-writer increment: cheaper than fetch_add, safe because only the handler writes.
