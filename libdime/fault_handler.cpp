@@ -406,7 +406,9 @@ void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now, 
     // Make room now, while the fetch is in flight, so eviction stays off the fault's critical
     // path whenever the injected delay is longer than an eviction.
     pool_.reserve();
-    evict_to_capacity();
+    // A prefetcher reserves a whole window first and then evicts once (prefetch_after): one
+    // batch of victims, moved out in long runs, instead of one batch per page.
+    if (origin == Origin::kFault) evict_to_capacity();
     if (heap_size_ == kMaxInFlight) {  // cannot happen with fewer threads than slots; stay safe
         resolve(f);
         return;
@@ -488,9 +490,12 @@ void FaultHandler::evict_to_capacity() {
 // critical path. With evict_batch = 1 the pool stays exactly full (no eviction ahead of need).
 bool FaultHandler::evict_when_idle() {
     const size_t batch = batch_size();
-    if (evictions_paused_ || batch <= 1 || pool_.occupancy() < pool_.capacity()) return false;
+    // With prefetch, room for the next fault's whole window too, so that its evictions do not
+    // hold up its resolution.
+    const uint64_t room = prefetch_room();
+    if (evictions_paused_ || batch <= 1 || pool_.occupancy() + room < pool_.capacity()) return false;
     const uint64_t before = stats_.evictions.load(std::memory_order_relaxed);
-    evict_pages(std::max<uint64_t>(pool_.excess(), batch));
+    evict_pages(std::max<uint64_t>(pool_.occupancy() + room - pool_.capacity(), batch));
     return stats_.evictions.load(std::memory_order_relaxed) != before;
 }
 

@@ -117,6 +117,7 @@ private:
     // Prefetching and access tracking, hooked into the fault path (fault_handler_prefetch.cpp).
     void prefetch_after(PageId p, uint64_t now);
     bool may_prefetch(PageId q);
+    uint64_t prefetch_room() const;
     void resolve_prefetch(const InFlight& f);
     void on_prefetch_in_flight(PageId p);
     void on_hit_fault(PageId p);

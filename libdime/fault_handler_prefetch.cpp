@@ -23,6 +23,11 @@ bool FaultHandler::may_prefetch(PageId q) {
     return st == kUntouched && !first_touch_local_ && pages_.accessible(q);
 }
 
+// Pool slots the next fault's prefetches will take: idle-time eviction keeps them free.
+uint64_t FaultHandler::prefetch_room() const {
+    return prefetcher_.enabled() ? std::min<uint64_t>(prefetcher_.window(), pool_.capacity() / 4) : 0;
+}
+
 // After the fault on p was scheduled: its neighbours along the prefetcher's stride, within p's
 // tier, at most a quarter of the pool (a window must not evict its own pages).
 void FaultHandler::prefetch_after(PageId p, uint64_t now) {
@@ -46,6 +51,7 @@ void FaultHandler::prefetch_after(PageId p, uint64_t now) {
         schedule(static_cast<PageId>(q), remote ? FetchKind::kRefetch : FetchKind::kFirstTouch, false, now,
                  probe ? Origin::kProbe : Origin::kPrefetch);
     }
+    evict_to_capacity();  // room for the whole window at once
 }
 
 // A fault on a page whose prefetch is in flight: the pending resolution maps it and wakes the

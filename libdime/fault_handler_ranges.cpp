@@ -194,6 +194,7 @@ void FaultHandler::serve_range_request(Request r) {
             --room;
             ++started;
         }
+        evict_to_capacity();  // room for them all at once
         range_.result = started;
         break;
     }
