@@ -241,6 +241,34 @@ TEST_CASE("prefetched pages hold the right data and save the faults of a sequent
     }
 }
 
+TEST_CASE("prefetch auto through the engine: the window grows on a scan and shrinks on random accesses", "[engine][uffd][prefetch]") {
+    constexpr uint64_t kPool = 256;
+    constexpr size_t kPages = 16 * kPool;
+    auto cfg = quiet_config();
+    cfg.local_npages = kPool;
+    cfg.prefetch = "auto";
+    cfg.prefetch_probe_percent = 50;
+    auto engine = start(cfg);
+    if (!engine) return;
+    Region region(*engine, kPages);
+    for (size_t p = 0; p < kPages; ++p) region.page(p)[0] = 1;  // a scan: every probe is used
+    const dime::Totals scan = engine->totals();
+    INFO("after the scan: window " << scan.prefetch_window << ", hit ratio " << scan.prefetch_hit_ratio);
+    CHECK(scan.prefetch_window == 64);  // prefetch_max_window (and a quarter of the pool)
+    CHECK(scan.prefetch_hit_ratio > 0.9);
+    // Random single-page reads: the neighbours a fault brings are almost never touched before
+    // they are evicted, so probes miss and the window halves down to one page.
+    std::mt19937_64 rng(7);
+    unsigned sum = 0;
+    for (int i = 0; i < 20000; ++i) sum += static_cast<volatile unsigned char*>(region.page(rng() % kPages))[0];
+    CHECK(sum == 20000);
+    const dime::Totals random = engine->totals();
+    INFO("after random reads: window " << random.prefetch_window << ", probe misses "
+                                       << random.prefetch_probe_misses - scan.prefetch_probe_misses);
+    CHECK(random.prefetch_window == 1);
+    CHECK(random.prefetch_probe_misses - scan.prefetch_probe_misses > 50);
+}
+
 TEST_CASE("without prefetch a sequential walk faults on every page (the baseline the above beats)", "[engine][uffd][prefetch]") {
     constexpr uint64_t kPool = 64;
     constexpr size_t kPages = 4 * kPool;
