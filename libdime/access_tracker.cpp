@@ -39,7 +39,7 @@ bool AccessTracker::sample_when_idle(uint64_t now, bool move_works) {
     if (!move_works || pool_.resident() == 0) return false;
     const uint64_t t0 = now_ns();
     uint64_t budget = std::max<uint64_t>(pool_.resident() * percent_ / 100, 1);
-    // At most once round every touched page (a pool smaller than the budget is done sooner).
+    // At most once around every touched page (a round ends sooner when its budget is spent).
     uint64_t span = 0;
     for (int t = 0; t < pages_.tiers(); ++t) span += pages_.touched_end(t) - pages_.tier_first_page(t) + 1;
     const uint64_t limit = std::min(kScanLimit, span);
