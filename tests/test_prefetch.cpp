@@ -335,9 +335,12 @@ TEST_CASE("nothing is lost with prefetch, writes and eviction across 4 threads, 
         const char* prefetch;
         const char* policy;
         int64_t sample_percent;
+        bool move;  // false: the copy fallback evicts, and only prefetch probes are sampled
     };
-    const Setup setup = GENERATE(Setup{"8", "fifo", 0}, Setup{"auto", "clock", 50}, Setup{"16", "lru2q", 20});
-    INFO("prefetch=" << setup.prefetch << " policy=" << setup.policy << " access_sample_percent=" << setup.sample_percent);
+    const Setup setup = GENERATE(Setup{"8", "fifo", 0, true}, Setup{"auto", "clock", 50, true},
+                                 Setup{"16", "lru2q", 20, true}, Setup{"auto", "arc", 50, false});
+    INFO("prefetch=" << setup.prefetch << " policy=" << setup.policy << " access_sample_percent=" << setup.sample_percent
+                     << " uffd_move=" << setup.move);
     auto cfg = quiet_config();
     cfg.latency_ns = 2000;
     cfg.local_npages = kPool;
@@ -346,8 +349,10 @@ TEST_CASE("nothing is lost with prefetch, writes and eviction across 4 threads, 
     cfg.prefetch_probe_percent = 25;
     cfg.access_sample_percent = setup.sample_percent;
     cfg.access_sample_interval_ns = 200000;
+    cfg.uffd_move = setup.move;
     auto engine = start(cfg);
     if (!engine) return;
+    if (!setup.move) REQUIRE(engine->capabilities().write_protect);
     Region region(*engine, kPages);
 
     // Each pass, each thread rewrites the pages it owns (page % kThreads): in ascending order on
