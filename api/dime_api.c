@@ -17,6 +17,7 @@ typedef const char* (*tier_of_fn)(const void*);
 typedef int (*active_fn)(void);
 typedef long (*evict_fn)(const void*, size_t);
 typedef int (*set_local_pages_fn)(size_t);
+typedef int (*prefetch_fn)(const void*, size_t);
 
 /* One entry point: its name and, once looked up, its address or the "absent" marker. */
 struct entry {
@@ -33,6 +34,7 @@ static struct entry g_tier_of = {"dime_preload_tier_of", NULL};
 static struct entry g_active = {"dime_preload_active", NULL};
 static struct entry g_evict = {"dime_preload_evict", NULL};
 static struct entry g_set_local_pages = {"dime_preload_set_local_pages", NULL};
+static struct entry g_prefetch = {"dime_preload_prefetch", NULL};
 
 /* The preload's function, or NULL when libdime.so is not loaded. */
 static void* find(struct entry* e) {
@@ -84,4 +86,8 @@ long dime_evict(const void* addr, size_t len) {
 int dime_set_local_pages(size_t pages) {
     set_local_pages_fn fn = (set_local_pages_fn)find(&g_set_local_pages);
     return fn ? fn(pages) : 0;
+}
+int dime_prefetch(const void* addr, size_t len) {
+    prefetch_fn fn = (prefetch_fn)find(&g_prefetch);
+    return fn ? fn(addr, len) : 0;
 }

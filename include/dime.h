@@ -45,6 +45,13 @@ long dime_evict(const void* addr, size_t len);
  * nothing done. */
 int dime_set_local_pages(size_t pages);
 
+/* A hint: start fetching the pages of [addr, addr + len) that are remote (evicted) or never used
+ * now, asynchronously; each is mapped when it arrives, so a later access does not fault. The
+ * fetches use the link like faults do (docs/policies.md#prefetching) and take pool slots, at most
+ * half the pool per call. Returns how many fetches were started; 0 for memory that is not
+ * emulated, and always 0 without the preload (a no-op). Never fails. */
+int dime_prefetch(const void* addr, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

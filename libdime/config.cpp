@@ -692,6 +692,18 @@ int Config::tier_index(const std::string& name) const {
     return -1;
 }
 
+// "auto" (any case), or a whole number of pages 0 to Prefetcher's 256; -2 for anything else.
+int Config::prefetch_window() const {
+    if (equals_nocase(prefetch, "auto")) return kPrefetchAuto;
+    if (prefetch.empty() || prefetch.size() > 3) return -2;
+    int n = 0;
+    for (char c : prefetch) {
+        if (c < '0' || c > '9') return -2;
+        n = n * 10 + (c - '0');
+    }
+    return n <= 256 ? n : -2;
+}
+
 uint64_t Config::fetch_cost_ns() const {
     using u128 = unsigned __int128;
     u128 bits = static_cast<u128>(page_size) * 8u;
@@ -894,6 +906,8 @@ ConfigResult validate(const Config& cfg) {
             return failure(fmt::format("{}: min_bytes ({}) is larger than max_bytes ({})", where, rule.min_bytes,
                                        rule.max_bytes));
     }
+    if (cfg.prefetch_window() < Config::kPrefetchAuto)
+        return failure(fmt::format("prefetch: {} is neither a window in pages (0 to 256) nor auto", quoted(cfg.prefetch)));
     if (cfg.policy == "plugin") {
         if (cfg.policy_plugin.empty())
             return failure("policy: 'plugin' needs policy_plugin, the path of the policy's shared object");

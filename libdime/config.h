@@ -55,6 +55,13 @@ struct Config {
 
     // Derived after validation: pages the local pool may hold (from local_bytes or local_npages).
     uint64_t pool_pages() const { return local_bytes ? local_bytes / page_size : local_npages; }
+    // The prefetch setting, validated: the window in pages (0 = off), or kPrefetchAuto.
+    static constexpr int kPrefetchAuto = -1;
+    int prefetch_window() const;
+    // The share of local pages access tracking samples, once the policy is known (-1 resolved).
+    uint32_t access_sample_share(bool policy_wants_access) const {
+        return access_sample_percent >= 0 ? static_cast<uint32_t>(access_sample_percent) : policy_wants_access ? 2 : 0;
+    }
     // Cost of one remote fetch on an idle link, in nanoseconds.
     uint64_t fetch_cost_ns() const;
 };

@@ -73,6 +73,11 @@ public:
     MemCall advise_memory(void* addr, size_t len, int advice);
     MemCall protect_memory(void* addr, size_t len, int prot);
 
+    // dime_prefetch(): starts fetching the range's remote pages (and never-used ones in emulated
+    // memory) now, asynchronously; they are mapped when they arrive. Returns how many fetches it
+    // started (0 outside emulated memory, without emulation, in a plain fork child).
+    int prefetch_memory(const void* addr, size_t len);
+
     // How the span is used, and what the mmap family did (for tests and the report).
     struct SpanUsage {
         size_t used_bytes = 0;    // not free: emulated, heap, dead or plain

@@ -84,7 +84,12 @@ bool Engine::touches_span(const void* addr, size_t len) const {
 }
 
 bool Engine::make_accessible(uintptr_t start, uintptr_t end) {
-    return sys::mprotect(ptr(start), end - start, kReadWrite) == 0;
+    if (sys::mprotect(ptr(start), end - start, kReadWrite) != 0) return false;
+    // The handler may now prefetch never-used pages here; it clears the bits when the range is
+    // given back (discard_pages with inaccessible) or detached. A local tier never faults.
+    if (!in_local_tier(start))
+        pages_->set_accessible(pages_->page_of(start), static_cast<PageId>((end - start) >> pages_->page_shift()), true);
+    return true;
 }
 
 // A free range of `bytes` in `tier`'s sub-span, at `hint` if possible, made read-write and
@@ -359,6 +364,23 @@ MemCall Engine::advise_memory(void* addr, size_t len, int advice) {
     }
     if (unmapped) return failed(ENOMEM);  // as the kernel: the mapped parts were advised anyway
     return from_int(rc);
+}
+
+// ---- dime_prefetch ------------------------------------------------------------------------------
+
+int Engine::prefetch_memory(const void* addr, size_t len) {
+    if (forked_child_ || !emulating() || len == 0 || !touches_span(addr, len)) return 0;
+    InternalScope internal;
+    std::lock_guard lock(control_);  // range requests share the handler's one argument slot
+    if (forked_child_) return 0;
+    const uintptr_t a = reinterpret_cast<uintptr_t>(addr), base = pages_->app_base();
+    const uintptr_t top = base + pages_->span_bytes();
+    const uintptr_t end = len > top - std::min(a, top) ? top : a + len;  // clipped (no overflow)
+    const uintptr_t lo = std::max(a, base) & ~(uintptr_t(cfg_.page_size) - 1);
+    const uintptr_t hi = (end + cfg_.page_size - 1) & ~(uintptr_t(cfg_.page_size) - 1);
+    if (lo >= hi) return 0;
+    // The handler skips whatever is not emulated memory: local pages, free ranges, plain pieces.
+    return handler_->prefetch_pages(pages_->page_of(lo), static_cast<PageId>((hi - lo) >> pages_->page_shift()));
 }
 
 // ---- mprotect --------------------------------------------------------------------------------------

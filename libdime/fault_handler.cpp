@@ -46,11 +46,18 @@ FaultHandler::FaultHandler(int uffd, const uffd::Capabilities& caps, const Confi
                  : cfg.poll_mode == "hybrid" ? PollMode::kHybrid
                                              : PollMode::kBusy),
       first_touch_local_(cfg.first_touch == "local"),
-      refetch_by_move_(move_works_ && cfg.page_size >= kMoveRefetchBytes) {
+      refetch_by_move_(move_works_ && cfg.page_size >= kMoveRefetchBytes),
+      tracker_(uffd, pages, pool, stats) {
     const std::vector<TierConfig> tiers = cfg.tiers();
     for (size_t t = 0; t < tiers.size() && t < kMaxTiers; ++t)
         if (!tiers[t].local)  // a local tier's memory never faults
             links_[t].configure(tiers[t].latency_ns, tiers[t].bandwidth_bps, cfg.page_size);
+    const int window = cfg.prefetch_window();
+    prefetcher_.configure(window > 0 ? static_cast<uint32_t>(window) : 0, window == Config::kPrefetchAuto,
+                          static_cast<uint32_t>(cfg.prefetch_max_window), static_cast<uint32_t>(cfg.prefetch_probe_percent));
+    tracker_.configure(cfg.access_sample_share(pool.policy_wants_access()), cfg.access_sample_interval_ns,
+                       use_write_protect_);
+    stats.prefetch_window.store(prefetcher_.window(), std::memory_order_relaxed);
 }
 
 FaultHandler::~FaultHandler() {
@@ -61,6 +68,10 @@ FaultHandler::~FaultHandler() {
 }
 
 bool FaultHandler::start(std::string* error) {
+    if (!tracker_.init(pages_.max_pages())) {
+        if (error) *error = "cannot allocate the access tracker's memory";
+        return false;
+    }
     heap_ = static_cast<InFlight*>(map_metadata(kMaxInFlight * sizeof(InFlight)));
     zero_page_ = map_metadata(cfg_.page_size);
     wake_fd_ = descriptors::adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -191,6 +202,7 @@ void FaultHandler::serve_request() {
     case Request::kDiscardPages:
     case Request::kMovePages:
     case Request::kDetachPages:
+    case Request::kPrefetchPages:
         serve_range_request(r);
         break;
     case Request::kEvictRange:
@@ -214,6 +226,7 @@ void FaultHandler::bring_back_everything() {
 
 void FaultHandler::bring_back_range(PageId begin, PageId end) {
     const size_t ps = cfg_.page_size;
+    tracker_.restore_range(begin, end, move_works_);  // sampled pages are local: back in place
     for (PageId p = begin; p < end;) {
         if ((pages_.state(p) & kStateMask) != kRemote) {
             ++p;
@@ -264,7 +277,9 @@ void FaultHandler::run() {
         }
         if (worked)
             idle_since_ = now_ns();
-        else if (!due_soon && !evict_when_idle())
+        else if (!due_soon && !evict_when_idle() &&
+                 (evictions_paused_ || calibrating_.load(std::memory_order_relaxed) ||
+                  !tracker_.sample_when_idle(now, move_works_)))
             wait_for_work(now);
         else
             cpu_relax();
@@ -285,16 +300,22 @@ void FaultHandler::wait_for_work(uint64_t now) {
         return;
     }
     int timeout_ms = -1;
-    if (heap_size_) {
-        const uint64_t wait = heap_[0].due - now;
-        if (wait <= kSleepMarginNs) {
+    // Wake for the next due fault (precisely: spin the last kSleepMarginNs) or for the next
+    // round of access sampling (roughly).
+    const uint64_t sample_at = evictions_paused_ ? UINT64_MAX : tracker_.next_sample_at();
+    const bool fault_first = heap_size_ && heap_[0].due <= sample_at;
+    if (fault_first || sample_at != UINT64_MAX) {
+        const uint64_t deadline = fault_first ? heap_[0].due : sample_at;
+        const uint64_t margin = fault_first ? kSleepMarginNs : 0;
+        const uint64_t wait = deadline > now ? deadline - now : 0;
+        if (wait <= margin) {
             cpu_relax();
             return;
         }
         // poll() counts in milliseconds; round down and let the spin finish the job.
-        timeout_ms = static_cast<int>((wait - kSleepMarginNs) / 1000000);
+        timeout_ms = static_cast<int>((wait - margin) / 1000000);
         if (timeout_ms == 0) {
-            timespec ts{0, static_cast<long>(wait - kSleepMarginNs)};
+            timespec ts{0, static_cast<long>(wait - margin)};
             pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
             ppoll(fds, 2, &ts, nullptr);
             return;
@@ -344,8 +365,15 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
     const uint8_t st = pages_.state(p);
     if (st & kInFlight) {
         // A signal made the thread fault again, or another thread touched the same page: the
-        // pending resolution wakes them all.
-        Stats::bump(stats_.duplicate_faults);
+        // pending resolution wakes them all. Or the page's prefetch is on its way.
+        if (st & kPrefetched)
+            on_prefetch_in_flight(p);
+        else
+            Stats::bump(stats_.duplicate_faults);
+        return;
+    }
+    if (st & kSampled) {  // a local page the access tracker (or a prefetch probe) unmapped
+        on_hit_fault(p);
         return;
     }
     switch (st & kStateMask) {
@@ -358,13 +386,16 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
             if (attribution_) attribution_->charge_fault(p, 0, 0);
             pages_.state(p) = kLocal;
             pool_.admit(p);
+            tracker_.note_admitted(p);
             evict_to_capacity();
         } else {
             schedule(p, FetchKind::kFirstTouch, write, now);
+            prefetch_after(p, now);
         }
         return;
     case kRemote:
         schedule(p, FetchKind::kRefetch, write, now);
+        prefetch_after(p, now);
         return;
     case kLocal:
     default:
@@ -383,12 +414,13 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
     }
 }
 
-void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now) {
+void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now, Origin origin) {
     InFlight f{};
     f.arrived = now;
     f.page = p;
     f.kind = kind;
     f.write = write;
+    f.origin = origin;
     if (calibrating_.load(std::memory_order_relaxed)) {
         f.due = now;
     } else {
@@ -397,12 +429,17 @@ void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now) 
         // DiME's own cost is already part of what the application waits; inject the rest.
         const uint64_t own = own_cost(kind);
         f.due = now + (f.modeled_ns > own ? f.modeled_ns - own : 0);
+        // A prefetch never arrives before the fault that caused it (equal due times would let
+        // the heap resolve the neighbours first while the faulting thread waits).
+        if (origin != Origin::kFault) ++f.due;
     }
-    pages_.state(p) |= kInFlight;
+    pages_.state(p) |= origin == Origin::kFault ? kInFlight : kInFlight | kPrefetched;
     // Make room now, while the fetch is in flight, so eviction stays off the fault's critical
     // path whenever the injected delay is longer than an eviction.
     pool_.reserve();
-    evict_to_capacity();
+    // A prefetcher reserves a whole window first and then evicts once (prefetch_after): one
+    // batch of victims, moved out in long runs, instead of one batch per page.
+    if (origin == Origin::kFault) evict_to_capacity();
     if (heap_size_ == kMaxInFlight) {  // cannot happen with fewer threads than slots; stay safe
         resolve(f);
         return;
@@ -418,6 +455,7 @@ void FaultHandler::resolve_due(uint64_t now) {
 }
 
 void FaultHandler::resolve(const InFlight& f) {
+    if (f.origin != Origin::kFault) return resolve_prefetch(f);
     const uint64_t t0 = now_ns();
     // Book-keep first: the ioctl wakes the application, which may read the counters at once.
     const uint64_t own = own_cost(f.kind);
@@ -432,6 +470,7 @@ void FaultHandler::resolve(const InFlight& f) {
     const uint8_t before = pages_.state(f.page) & kStateMask;
     pages_.state(f.page) = kLocal;
     pool_.admit_reserved(f.page);
+    tracker_.note_admitted(f.page);
     // With dirty tracking a read re-fetch is mapped write-protected (clean); a write fault's page
     // is dirty at once, so mapping it writable spares the writer a second fault.
     const bool ok = f.kind == FetchKind::kFirstTouch ? fill_first_touch(f.page, f.write)
@@ -504,9 +543,12 @@ void FaultHandler::evict_to_capacity() {
 // critical path. With evict_batch = 1 the pool stays exactly full (no eviction ahead of need).
 bool FaultHandler::evict_when_idle() {
     const size_t batch = batch_size();
-    if (evictions_paused_ || batch <= 1 || pool_.occupancy() < pool_.capacity()) return false;
+    // With prefetch, room for the next fault's whole window too, so that its evictions do not
+    // hold up its resolution.
+    const uint64_t room = prefetch_room();
+    if (evictions_paused_ || batch <= 1 || pool_.occupancy() + room < pool_.capacity()) return false;
     const uint64_t before = stats_.evictions.load(std::memory_order_relaxed);
-    evict_pages(std::max<uint64_t>(pool_.excess(), batch));
+    evict_pages(std::max<uint64_t>(pool_.occupancy() + room - pool_.capacity(), batch));
     return stats_.evictions.load(std::memory_order_relaxed) != before;
 }
 
@@ -515,11 +557,16 @@ bool FaultHandler::evict_when_idle() {
 void FaultHandler::evict_pages(size_t n) {
     while (n > 0) {
         size_t k = 0;
-        for (; k < std::min(n, kMaxBatch); ++k) {
+        while (k < std::min(n, kMaxBatch)) {
             const PageId victim = pool_.evict_one();
             if (victim == kNoPage) break;
-            victims_[k] = victim;
             trace_.record(victim, TraceRecorder::kEvict);
+            if (pages_.state(victim) & kSampled) {  // in the backing already: nothing to move
+                evict_sampled(victim);
+                --n;
+                continue;
+            }
+            victims_[k++] = victim;
         }
         if (k == 0) return;
         n -= k;
@@ -582,15 +629,7 @@ bool FaultHandler::copy_out_run(const PageId* run, size_t n) {
     const uintptr_t addr = pages_.app_address(run[0]);
     const uintptr_t back = pages_.backing_address(run[0]);
     if (!sys::all_resident(addr, n * ps)) return false;  // a page the program dropped: evict() knows what to do
-    if (uffd::write_protect(fd_, addr, n * ps, true) != 0) return false;
-    if (uffd::copy(fd_, back, addr, n * ps, /*wake=*/false) != 0) {
-        // Partly copied, perhaps: drop what arrived (the pages themselves are intact) and let
-        // evict() redo each page.
-        madvise(reinterpret_cast<void*>(back), n * ps, MADV_DONTNEED);
-        uffd::write_protect(fd_, addr, n * ps, false);
-        return false;
-    }
-    madvise(reinterpret_cast<void*>(addr), n * ps, MADV_DONTNEED);
+    if (!uffd::copy_out_protected(fd_, addr, back, n * ps)) return false;  // evict() redoes each page
     for (size_t i = 0; i < n; ++i) pages_.state(run[i]) = kRemote;
     Stats::bump(stats_.evictions, n);
     Stats::bump(stats_.eviction_fallbacks, n);

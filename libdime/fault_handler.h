@@ -13,10 +13,12 @@
 #include <pthread.h>
 
 #include "attribution.h"
+#include "access_tracker.h"
 #include "config.h"
 #include "link_model.h"
 #include "local_pool.h"
 #include "page_table.h"
+#include "prefetcher.h"
 #include "stats.h"
 #include "trace_recorder.h"
 #include "uffd.h"
@@ -89,6 +91,10 @@ public:
     // the pool without unmapping them, marks them untouched and unregisters the range from the
     // userfaultfd: the memory becomes plain and keeps its contents. 0 or a negative errno.
     int detach_pages(PageId first, PageId count);
+    // dime_prefetch(): starts fetching the remote (and never-used, accessible) pages of the range
+    // now, as prefetches (mapped when they arrive, no waiter), at most half the pool's capacity.
+    // Returns how many fetches it started.
+    int prefetch_pages(PageId first, PageId count);
 
     // Requests from the program (include/dime.h; fault_handler_control.cpp).
     // Evicts every local page of [first, first + count) now (in-flight fetches there are resolved
@@ -99,6 +105,9 @@ public:
     void resize_pool(uint64_t pages);
 
 private:
+    // Why a fetch is in flight: a fault (a thread waits), a prefetch (nobody waits yet), a prefetch
+    // measured by leaving the page sampled on arrival, or a dime_prefetch() hint.
+    enum class Origin : uint8_t { kFault, kPrefetch, kProbe, kHint };
     struct InFlight {
         uint64_t due;         // when to resolve
         uint64_t arrived;     // when the notification was read
@@ -106,11 +115,12 @@ private:
         PageId page;
         FetchKind kind;
         bool write;
+        Origin origin;
     };
     enum class Request : uint32_t {
         kNone, kPrepareFork, kForkDone, kResetStats, kStop,
-        kDiscardPages, kMovePages, kDetachPages,  // fault_handler_ranges.cpp
-        kEvictRange, kResizePool,                 // fault_handler_control.cpp
+        kDiscardPages, kMovePages, kDetachPages, kPrefetchPages,  // fault_handler_ranges.cpp
+        kEvictRange, kResizePool,                                 // fault_handler_control.cpp
     };
     // The arguments and result of a page-range request.
     struct RangeRequest {
@@ -125,7 +135,15 @@ private:
     void run();
     bool read_notifications(uint64_t now);
     void on_fault(const uffd_msg& msg, uint64_t now);
-    void schedule(PageId p, FetchKind kind, bool write, uint64_t now);
+    void schedule(PageId p, FetchKind kind, bool write, uint64_t now, Origin origin = Origin::kFault);
+    // Prefetching and access tracking, hooked into the fault path (fault_handler_prefetch.cpp).
+    void prefetch_after(PageId p, uint64_t now);
+    bool may_prefetch(PageId q);
+    uint64_t prefetch_room() const;
+    void resolve_prefetch(const InFlight& f);
+    void on_prefetch_in_flight(PageId p);
+    void on_hit_fault(PageId p);
+    void evict_sampled(PageId p);
     void resolve_due(uint64_t now);
     void resolve(const InFlight& f);
     bool fill_first_touch(PageId p, bool write);
@@ -191,6 +209,8 @@ private:
     bool refetch_by_move_;
     void* zero_page_ = nullptr;  // source for write faults on never-used pages
     TraceRecorder trace_;
+    Prefetcher prefetcher_;
+    AccessTracker tracker_;
 
     static constexpr size_t kMaxBatch = 256;  // options.def caps evict_batch here
     PageId victims_[kMaxBatch];

@@ -32,6 +32,12 @@ int FaultHandler::detach_pages(PageId first, PageId count) {
     return range_.result;
 }
 
+int FaultHandler::prefetch_pages(PageId first, PageId count) {
+    range_ = {first, count, 0, false, 0};
+    if (running_ && count) request(Request::kPrefetchPages);
+    return range_.result;
+}
+
 // ---- the handler thread -------------------------------------------------------------------------
 
 // Takes the in-flight faults on [first, first + count) out of the in-flight set: resolved now (the
@@ -43,13 +49,14 @@ void FaultHandler::take_in_flight(PageId first, PageId count, bool resolve_them)
             ++i;
             continue;
         }
-        const InFlight f = heap_[i];
+        InFlight f = heap_[i];
         heap_[i] = heap_[--heap_size_];
         taken = true;
         if (resolve_them) {
+            if (f.origin == Origin::kProbe) f.origin = Origin::kPrefetch;  // mapped, not left sampled
             resolve(f);
         } else {
-            pages_.state(f.page) &= ~kInFlight;
+            pages_.state(f.page) &= ~(kInFlight | kPrefetched);
             pool_.cancel_reservation();
             uffd::wake(fd_, pages_.app_address(f.page), cfg_.page_size);
         }
@@ -80,6 +87,8 @@ void FaultHandler::serve_range_request(Request r) {
     range_.result = 0;
     switch (r) {
     case Request::kDiscardPages: {
+        // No prefetch may fill the range once it is given back.
+        if (range_.inaccessible) pages_.set_accessible(first, count, false);
         if (range_.inaccessible)
             range_.result = sys::mprotect(reinterpret_cast<void*>(pages_.app_address(first)), size_t(count) * ps,
                                           PROT_NONE);
@@ -102,6 +111,7 @@ void FaultHandler::serve_range_request(Request r) {
         const PageId dst = range_.dst;
         take_in_flight(first, count, /*resolve_them=*/true);
         const PageId end = std::min<PageId>(first + count, pages_.touched_end_of(first));
+        tracker_.restore_range(first, end, move_works_);  // sampled local pages: data back in place
         for (PageId p = first; p < end;) {
             const uint8_t st = pages_.state(p) & kStateMask;
             if (st != kLocal && st != kRemote) {
@@ -143,7 +153,9 @@ void FaultHandler::serve_range_request(Request r) {
     }
     case Request::kDetachPages: {
         take_in_flight(first, count, /*resolve_them=*/true);
+        pages_.set_accessible(first, count, false);  // plain memory now: never prefetched into
         const PageId end = std::min<PageId>(first + count, pages_.touched_end_of(first));
+        tracker_.restore_range(first, end, move_works_);
         for (PageId p = first; p < end; ++p) {
             const uint8_t st = pages_.state(p) & kStateMask;
             if (st == kRemote && !fetch_back(p)) range_.result = -ENOMEM;  // its data stays behind
@@ -156,6 +168,26 @@ void FaultHandler::serve_range_request(Request r) {
                                               size_t(count) * ps);
         if (rc != 0 && range_.result == 0) range_.result = rc;
         evict_to_capacity();
+        break;
+    }
+    case Request::kPrefetchPages: {
+        // A hint: the range's remote pages (and never-used accessible ones) start their fetch
+        // now, as prefetches, within half the pool so that a large hint does not evict itself.
+        const uint64_t now = now_ns();
+        const PageId end = static_cast<PageId>(std::min<uint64_t>(uint64_t(first) + count, pages_.max_pages()));
+        uint64_t room = evictions_paused_ ? 0 : pool_.capacity() / 2;  // nothing while a fork is prepared
+        int started = 0;
+        for (PageId p = first; p < end && room > 0; ++p) {
+            if (!may_prefetch(p)) continue;
+            const bool remote = (pages_.state(p) & kStateMask) == kRemote;
+            pages_.note_touched(p);
+            schedule(p, remote ? FetchKind::kRefetch : FetchKind::kFirstTouch, false, now, Origin::kHint);
+            Stats::bump(stats_.prefetch_hint_pages);
+            --room;
+            ++started;
+        }
+        evict_to_capacity();  // room for them all at once
+        range_.result = started;
         break;
     }
     default:

@@ -1,6 +1,8 @@
 // page_table.cpp — the reserved spans (see page_table.h). Runs at engine start and teardown.
 #include "page_table.h"
 
+#include <algorithm>
+
 #include "sys_memory.h"
 
 namespace dime {
@@ -36,7 +38,22 @@ bool PageTable::init(size_t page_size, size_t span_bytes, int tiers) {
     app_base_ = reserve(span_bytes, page_size, PROT_NONE);
     backing_base_ = reserve(span_bytes, page_size, PROT_READ | PROT_WRITE);
     if (!app_base_ || !backing_base_) return false;
-    return state_.reset(span_bytes >> page_shift_);
+    const size_t pages = span_bytes >> page_shift_;
+    return state_.reset(pages) && accessible_.reset((pages + 63) / 64);
+}
+
+void PageTable::set_accessible(PageId first, PageId count, bool on) {
+    const uint64_t end = uint64_t(first) + count;
+    for (uint64_t p = first; p < end;) {
+        const unsigned bit = p & 63;
+        const uint64_t n = std::min<uint64_t>(64 - bit, end - p);
+        const uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit;
+        if (on)
+            __atomic_fetch_or(&accessible_[p >> 6], mask, __ATOMIC_RELEASE);
+        else
+            __atomic_fetch_and(&accessible_[p >> 6], ~mask, __ATOMIC_RELEASE);
+        p += n;
+    }
 }
 
 PageTable::~PageTable() {

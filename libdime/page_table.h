@@ -31,15 +31,23 @@ enum PageState : uint8_t {
     kUntouched = 0,  // never used: zero-filled on first touch
     kLocal = 1,      // mapped in the application's region, counted in the local pool
     kRemote = 2,     // evicted: its data waits in the backing span
-    kStateMask = 0x0f,
-    // A local page re-fetched by copy: the backing span still holds its (now stale) old copy,
-    // which must be dropped before the page is moved out there again.
-    kBackingCopy = 0x40,
+    kStateMask = 0x07,
     // With writeback (dirty tracking): a local page re-fetched by a read, mapped write-protected
     // and not written since, so its backing copy (kBackingCopy) is still exact. Its first write
     // takes a WP fault that clears this bit; evicting it is a plain drop. Never set without
-    // kBackingCopy.
-    kClean = 0x20,
+    // kBackingCopy. Any path that maps the page again without write protection (a hit fault of
+    // access tracking, a prefetch) assigns the state whole and so clears it.
+    kClean = 0x08,
+    // Prefetch (prefetcher.h): the fetch in flight, or the sampled page, was started by a
+    // prefetch and no application access has confirmed it yet.
+    kPrefetched = 0x10,
+    // Access tracking (access_tracker.h): a local page, counted in the pool, whose data the
+    // handler moved to the backing span so that the next access faults (a "hit fault"); the
+    // backing holds the only copy. Only ever set together with kLocal.
+    kSampled = 0x20,
+    // A local page re-fetched by copy: the backing span still holds its (now stale) old copy,
+    // which must be dropped before the page is moved out there again.
+    kBackingCopy = 0x40,
     kInFlight = 0x80,  // a fetch is scheduled and not yet resolved
 };
 
@@ -80,6 +88,13 @@ public:
         std::atomic<PageId>& end = touched_end_[tier_of(p)];
         if (p >= end.load(std::memory_order_relaxed)) end.store(p + 1, std::memory_order_release);
     }
+    // Whether page p lies in memory the engine has handed out read-write (set by application
+    // threads when a range is made accessible, cleared by the handler when it is given back or
+    // detached): the handler prefetches never-used pages only there.
+    bool accessible(PageId p) const {
+        return (__atomic_load_n(&accessible_[p >> 6], __ATOMIC_ACQUIRE) >> (p & 63)) & 1;
+    }
+    void set_accessible(PageId first, PageId count, bool on);
     int tiers() const { return tiers_; }
     size_t page_size() const { return page_size_; }
     int page_shift() const { return page_shift_; }
@@ -95,6 +110,7 @@ private:
     int tiers_ = 1;
     std::atomic<PageId> touched_end_[kMaxSubSpans] = {};
     MetaArray<uint8_t> state_;
+    MetaArray<uint64_t> accessible_;  // one bit per page, atomic read-modify-writes
 };
 
 }  // namespace dime

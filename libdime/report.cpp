@@ -27,11 +27,16 @@ std::string totals_json(const Totals& t) {
         "\"writeback_bytes\": {}, \"writeback_ns\": {}, \"first_write_faults\": {}, "
         "\"injected_delay_ns\": {}, \"handler_ns\": {}, "
         "\"policy_ns\": {}, \"resident_pages\": {}, \"fault_ns_p50\": {}, \"fault_ns_p99\": {}, "
-        "\"fault_ns_max\": {}}}",
+        "\"fault_ns_max\": {}, \"sampled_pages\": {}, \"hit_faults\": {}, \"tracking_ns\": {}, "
+        "\"prefetched_pages\": {}, \"prefetch_hint_pages\": {}, \"prefetch_hits\": {}, \"prefetch_late_hits\": {}, "
+        "\"prefetch_probes\": {}, \"prefetch_probe_hits\": {}, \"prefetch_probe_late_hits\": {}, "
+        "\"prefetch_probe_misses\": {}, \"prefetch_hit_ratio\": {:.4f}, \"prefetch_window\": {}}}",
         t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions, t.eviction_fallbacks,
         t.dirty_evictions, t.clean_evictions, t.writeback_bytes, t.writeback_ns, t.first_write_faults,
         t.injected_delay_ns, t.handler_ns, t.policy_ns, t.resident_pages, t.fault_ns_p50, t.fault_ns_p99,
-        t.fault_ns_max);
+        t.fault_ns_max, t.sampled_pages, t.hit_faults, t.tracking_ns, t.prefetched_pages, t.prefetch_hint_pages,
+        t.prefetch_hits, t.prefetch_late_hits, t.prefetch_probes, t.prefetch_probe_hits, t.prefetch_probe_late_hits,
+        t.prefetch_probe_misses, t.prefetch_hit_ratio, t.prefetch_window);
 }
 
 std::string memory_json(const Engine::SpanUsage& u) {
@@ -134,6 +139,20 @@ std::string attribution_members(const Attribution* a, const Config& cfg, const s
         a->dropped_samples(), none.faults, none.delay_ns, none.bytes, sites_json(sites));
 }
 
+// The summary's words on access tracking and prefetching, only when they did something.
+std::string tracking_summary(const Totals& t) {
+    std::string out;
+    if (t.sampled_pages || t.hit_faults)
+        out += fmt::format("; tracking {} sampled, {} hit faults, {}", t.sampled_pages, t.hit_faults,
+                           human_ns(t.tracking_ns));
+    if (t.prefetched_pages || t.prefetch_hint_pages)
+        out += fmt::format("; prefetch {} pages (+{} hinted), {} hits, ratio {:.0f}% of {} probes, window {}",
+                           t.prefetched_pages, t.prefetch_hint_pages, t.prefetch_hits, 100 * t.prefetch_hit_ratio,
+                           t.prefetch_probe_hits + t.prefetch_probe_late_hits + t.prefetch_probe_misses,
+                           t.prefetch_window);
+    return out;
+}
+
 }  // namespace
 
 // The policy's own name (a plugin's, e.g. "lifo"); the configured one when there is no pool.
@@ -154,11 +173,13 @@ std::string Engine::report_json_with(const std::string& attribution) const {
         "{{\n  \"version\": {},\n  \"config\": {},\n  \"totals\": {},\n  \"engine\": {{\"backend\": \"{}\", "
         "\"pid\": {}, \"descendant\": {}, "
         "\"policy\": \"{}\", \"local_npages\": {}, \"uffd_move\": {}, \"write_protect\": {}, "
-        "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}}},\n  "
+        "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}, "
+        "\"access_sample_percent\": {}}},\n  "
         "\"memory\": {},\n  \"fault_latency\": {}{}\n}}\n",
         kReportVersion, to_json(cfg_), totals_json(t), emulating() ? "userfaultfd" : "none", pid_, descendant_,
         policy_name(), local_pages(), caps_.move, caps_.write_protect, own.first_touch_ns, own.refetch_ns,
-        cfg_.fetch_cost_ns(), memory_json(span_usage()), latency_json(), attribution);
+        cfg_.fetch_cost_ns(), cfg_.access_sample_share(pool_ && pool_->policy_wants_access()),
+        memory_json(span_usage()), latency_json(), attribution);
 }
 
 // The per-fault latency histogram: {"buckets": [[upper_ns, count], ...]}, buckets with samples only.
@@ -241,12 +262,12 @@ void Engine::write_reports() const {
                            : std::string();
         // fputs, not fmt::print: at exit stderr may be closed or full, and fmt::print throws then.
         std::fputs(fmt::format("dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions{}, "
-                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages{}, policy {}{}\n",
+                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages{}, policy {}{}{}\n",
                                t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
                                writeback, human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50),
                                human_ns(t.fault_ns_p99), t.resident_pages, local_pages(),
                                cfg_.page_size == 4096 ? std::string() : fmt::format(" of {} KiB", cfg_.page_size >> 10),
-                               policy_name(),
+                               policy_name(), tracking_summary(t),
                                descendant_ ? fmt::format(" (child process {})", pid_) : std::string())
                        .c_str(),
                    stderr);

@@ -74,13 +74,29 @@ Totals Stats::snapshot() const {
     t.fault_ns_p50 = fault_latency.percentile(0.50);
     t.fault_ns_p99 = fault_latency.percentile(0.99);
     t.fault_ns_max = fault_latency.max();
+    t.sampled_pages = get(sampled_pages);
+    t.hit_faults = get(hit_faults);
+    t.tracking_ns = get(tracking_ns);
+    t.prefetched_pages = get(prefetched_pages);
+    t.prefetch_hint_pages = get(prefetch_hint_pages);
+    t.prefetch_late_hits = get(prefetch_late_hits);
+    t.prefetch_probes = get(prefetch_probes);
+    t.prefetch_probe_hits = get(prefetch_probe_hits);
+    t.prefetch_probe_late_hits = get(prefetch_probe_late_hits);
+    t.prefetch_window = get(prefetch_window);
+    t.prefetch_probe_misses = get(prefetch_probe_misses);
+    t.prefetch_hits = t.prefetch_late_hits + t.prefetch_probe_hits;
+    const uint64_t used = t.prefetch_probe_hits + t.prefetch_probe_late_hits;
+    t.prefetch_hit_ratio = used + t.prefetch_probe_misses ? double(used) / double(used + t.prefetch_probe_misses) : 0.0;
     return t;
 }
 
 void Stats::reset_counters() {
     for (auto* c : {&first_touch_faults, &refetch_faults, &duplicate_faults, &evictions, &eviction_fallbacks,
                     &dirty_evictions, &clean_evictions, &writeback_bytes, &writeback_ns, &first_write_faults,
-                    &injected_delay_ns, &handler_ns, &policy_ns})
+                    &injected_delay_ns, &handler_ns, &policy_ns, &sampled_pages, &hit_faults, &tracking_ns,
+                    &prefetched_pages, &prefetch_hint_pages, &prefetch_late_hits, &prefetch_probes,
+                    &prefetch_probe_hits, &prefetch_probe_late_hits, &prefetch_probe_misses})
         c->store(0, std::memory_order_relaxed);
     fault_latency.reset();
 }

@@ -30,6 +30,22 @@ struct Totals {
     uint64_t fault_ns_p50 = 0;        // per-fault latency as the application sees it
     uint64_t fault_ns_p99 = 0;
     uint64_t fault_ns_max = 0;
+    // Access tracking (access_tracker.h).
+    uint64_t sampled_pages = 0;  // local pages taken out of the page table to observe their next access
+    uint64_t hit_faults = 0;     // accesses to sampled pages (zero delay; not part of `faults`)
+    uint64_t tracking_ns = 0;    // handler time spent sampling and serving hit faults
+    // Prefetching (prefetcher.h). Pages known used = late hits + probe hits.
+    uint64_t prefetched_pages = 0;      // fetched as neighbours of a remote fault
+    uint64_t prefetch_hint_pages = 0;   // fetched because of dime_prefetch()
+    uint64_t prefetch_late_hits = 0;    // faults on a page whose prefetch was still in flight
+    uint64_t prefetch_probes = 0;       // prefetched pages left sampled on arrival to observe their use
+    uint64_t prefetch_probe_hits = 0;   // probes touched after they arrived (a hit fault)
+    uint64_t prefetch_probe_late_hits = 0;  // probes faulted on while in flight (also in prefetch_late_hits)
+    uint64_t prefetch_probe_misses = 0; // probes evicted untouched
+    uint64_t prefetch_hits = 0;         // prefetch_late_hits + prefetch_probe_hits: prefetched pages known used
+    // (probe hits + probe late hits) / (the same + probe misses); 0 while no probe is resolved.
+    double prefetch_hit_ratio = 0;
+    uint64_t prefetch_window = 0;       // the window now (with prefetch: auto, where it adapted to)
 };
 
 class LatencyHistogram {
@@ -75,6 +91,11 @@ struct Stats {
     std::atomic<uint64_t> handler_ns{0};
     std::atomic<uint64_t> policy_ns{0};
     std::atomic<uint64_t> resident_pages{0};
+    std::atomic<uint64_t> sampled_pages{0}, hit_faults{0}, tracking_ns{0};
+    std::atomic<uint64_t> prefetched_pages{0}, prefetch_hint_pages{0}, prefetch_late_hits{0};
+    std::atomic<uint64_t> prefetch_probes{0}, prefetch_probe_hits{0}, prefetch_probe_late_hits{0};
+    std::atomic<uint64_t> prefetch_probe_misses{0};
+    std::atomic<uint64_t> prefetch_window{0};  // a level, like resident_pages
     LatencyHistogram fault_latency;
 
     // Single-writer increment: cheaper than fetch_add, safe because only the handler writes.

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -154,6 +155,20 @@ int write_protect(int fd, uintptr_t addr, size_t len, bool protect, bool wake_on
     wp.range.len = len;
     wp.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : (wake_on_clear ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
     return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) == 0 ? 0 : neg_errno();
+}
+
+bool copy_out_protected(int fd, uintptr_t src, uintptr_t dst, size_t len) {
+    if (write_protect(fd, src, len, true) != 0) return false;
+    if (copy(fd, dst, src, len, /*wake=*/false) != 0) {
+        // Partly copied, perhaps: drop what arrived (the source is intact) and let writers go on.
+        madvise(reinterpret_cast<void*>(dst), len, MADV_DONTNEED);
+        write_protect(fd, src, len, false);
+        return false;
+    }
+    // A writer that came in between sleeps on the protection; dropping the page also drops the
+    // protection, and its access then faults on the missing page.
+    madvise(reinterpret_cast<void*>(src), len, MADV_DONTNEED);
+    return true;
 }
 
 int wake(int fd, uintptr_t addr, size_t len) {

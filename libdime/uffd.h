@@ -65,6 +65,11 @@ int move_range(int fd, uintptr_t dst, uintptr_t src, size_t len, size_t* done);
 // blocked on it unless `wake_on_clear` is false; setting never wakes (the kernel refuses
 // UFFDIO_WRITEPROTECT_MODE_DONTWAKE together with MODE_WP, with EINVAL).
 int write_protect(int fd, uintptr_t addr, size_t len, bool protect, bool wake_on_clear = true);
+// Moves [src, src+len) (resident, registered for WP) to the empty dst by copy: write-protects
+// src, copies it to dst, drops src, so that no write is lost between the copy and the drop (the
+// writer waits on the protection, then faults on the missing page). False, with src intact and
+// unprotected, when the protection or the copy failed. For pages UFFDIO_MOVE refuses (EBUSY).
+bool copy_out_protected(int fd, uintptr_t src, uintptr_t dst, size_t len);
 // Wakes threads blocked on faults in the range without mapping anything.
 int wake(int fd, uintptr_t addr, size_t len);
 

@@ -485,6 +485,12 @@ DIME_HOOK const char* dime_preload_tier_of(const void* p) {
     return g_placement->tier_name(g_engine->tier_of(p));  // nullptr for -1 (not in any tier)
 }
 
+// A hint: fetch the range's remote pages now (Engine::prefetch_memory); 0 without emulation.
+DIME_HOOK int dime_preload_prefetch(const void* addr, size_t len) {
+    if (g_heap.load(std::memory_order_acquire) == nullptr) return 0;
+    return g_engine->prefetch_memory(addr, len);
+}
+
 // Emulation on: the heaps are up and the engine emulates (not DIME_DISABLE's plain memory).
 DIME_HOOK int dime_preload_active(void) {
     return g_heap.load(std::memory_order_acquire) != nullptr && g_engine->emulating();

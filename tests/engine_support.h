@@ -44,4 +44,13 @@ inline std::unique_ptr<Engine> start_engine_or_skip(const Config& cfg) {
     return engine;
 }
 
+// The same for a configuration the test built itself: validate() must accept it (a test's own
+// mistake fails the test rather than skipping it).
+inline std::unique_ptr<Engine> start_valid_engine_or_skip(const Config& cfg) {
+    const auto valid = validate(cfg);
+    INFO("test configuration rejected: " << valid.error);
+    REQUIRE(valid.ok);
+    return start_engine_or_skip(cfg);
+}
+
 }  // namespace dime::test
