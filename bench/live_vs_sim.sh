@@ -3,8 +3,10 @@
 # four synthetic traces (bench/policy_traces.sh) and each policy, replays the trace on emulated
 # memory under libdime.so (bench/trace_replay via `dime run`) and through `dime sim`, and prints
 # a Markdown table of both fault counts and their ratio. The sampled policies (clock, lru2q, arc)
-# learn of hits only through access tracking; the simulator is run twice for them: with every hit
-# reported (--access-fraction F, default 1) and with none (0, a live engine without tracking).
+# learn of hits only through access tracking; the simulator is run three times for them: with
+# every hit reported (--access-fraction F, default 1), with none (0, a live engine without
+# tracking), and with the share of hits the live run's tracker saw (its hit faults divided by the
+# trace's hits: accesses minus live faults), which is what the simulator's fraction models.
 # Extra settings for the live runs (an access tracker's knobs, say) go in --live-set.
 #
 # Usage: bench/live_vs_sim.sh [--build DIR] [--work DIR] [--policies "fifo random ..."]
@@ -48,6 +50,7 @@ live_faults() {  # trace policy pool [baseline]
     "$dime" run --set "$set" --report "$work/live.json" -- "$replay" "$1" > "$work/replay.out"
     local faults mmaps
     faults=$(field faults < "$work/live.json") mmaps=$(field mmaps < "$work/live.json")
+    field hit_faults < "$work/live.json" > "$work/hit_faults"
     [ -n "${4:-}" ] || [ "${mmaps:-0}" -ge 1 ] || { echo "live_vs_sim.sh: the replayed region was not emulated" >&2; exit 1; }
     echo "$faults"
 }
@@ -55,8 +58,8 @@ live_faults() {  # trace policy pool [baseline]
 printf '# empty\n' > "$work/empty.txt"
 echo "evict_batch $batch, page_size $page_size, simulator --access-fraction $fraction for clock/lru2q/arc${live_set:+, live --set $live_set}"
 echo
-echo '| trace | pool | policy | sim faults | live faults | live ÷ sim | sim, no hits reported | live ÷ that |'
-echo '|---|---|---|---|---|---|---|---|'
+echo '| trace | pool | policy | sim faults | live faults | live ÷ sim | sim, no hits reported | live ÷ that | share of hits the tracker saw | sim at that share | live ÷ that |'
+echo '|---|---|---|---|---|---|---|---|---|---|---|'
 for t in "${policy_traces[@]}"; do
     IFS='|' read -r name pool args <<<"$t"
     pool=${pool_override:-$pool}
@@ -70,13 +73,18 @@ for t in "${policy_traces[@]}"; do
                      --evict-batch "$batch" --access-fraction "$f" --json | field faults)
         base=$(live_faults "$work/empty.txt" "$p" "$pool" baseline)
         live=$(( $(live_faults "$work/$name.txt" "$p" "$pool") - base ))
-        blind="" blind_ratio=""
+        blind="" blind_ratio="" seen="" at_seen="" seen_ratio=""
         if sampled "$p"; then
             blind=$("$sim" --trace "$work/$name.txt" --local-pages "$pool" --policy "$p" --page-size "$page_size" \
                     --evict-batch "$batch" --access-fraction 0 --json | field faults)
             blind_ratio=$(ratio "$live" "$blind")
+            accesses=$(grep -cv '^#' "$work/$name.txt")
+            seen=$(ratio "$(cat "$work/hit_faults")" "$((accesses - live))")
+            at_seen=$("$sim" --trace "$work/$name.txt" --local-pages "$pool" --policy "$p" --page-size "$page_size" \
+                      --evict-batch "$batch" --access-fraction "$seen" --json | field faults)
+            seen_ratio=$(ratio "$live" "$at_seen")
         fi
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$pool" "$p" "$sim_faults" "$live" \
-            "$(ratio "$live" "$sim_faults")" "${blind:-—}" "${blind_ratio:-—}"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$pool" "$p" "$sim_faults" "$live" \
+            "$(ratio "$live" "$sim_faults")" "${blind:-—}" "${blind_ratio:-—}" "${seen:-—}" "${at_seen:-—}" "${seen_ratio:-—}"
     done
 done
