@@ -9,8 +9,8 @@
 // thread allocated most of the time. Sizes: 70 % 16-128 B, 25 % 128 B-2 KiB, 5 % 2-32 KiB; every
 // block is written at both ends. Only the workload is timed (not process start, not DiME's start).
 //
-// Usage: malloc_bench [--threads T] [--ops N] [--runs R] [--preload PATH]
-//        malloc_bench --worker T N          (one timed run in this process; prints "elapsed_ns X")
+// Usage: malloc_bench [--threads T] [--ops N] [--runs R] [--pattern shared|own] [--preload PATH]
+//        malloc_bench --worker T N shared|own   (one timed run in this process; prints "elapsed_ns X")
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -44,7 +44,10 @@ size_t block_size(uint64_t r) {
     return 2048 + r % 30721;
 }
 
-int worker(int threads, long ops) {
+// shared: every thread swaps blocks into slots of one table, so about half the frees are of
+// blocks another thread allocated; own: each thread keeps to its own part of the table (no
+// cross-thread frees), as most programs mostly free what they allocated.
+int worker(int threads, long ops, bool shared) {
     std::vector<std::atomic<char*>> slots(kSlotsPerThread * static_cast<size_t>(threads));
     for (auto& s : slots) s.store(nullptr, std::memory_order_relaxed);
     std::atomic<int> ready{0};
@@ -64,7 +67,9 @@ int worker(int threads, long ops) {
             p[0] = static_cast<char>(n);
             p[n - 1] = static_cast<char>(n >> 8);
             std::memcpy(p + 1, &n, n > 9 ? sizeof n : 0);
-            char* old = slots[(r >> 32) % slots.size()].exchange(p, std::memory_order_acq_rel);
+            const size_t slot = shared ? (r >> 32) % slots.size()
+                                       : static_cast<size_t>(id) * kSlotsPerThread + (r >> 32) % kSlotsPerThread;
+            char* old = slots[slot].exchange(p, std::memory_order_acq_rel);
             if (old != nullptr) {
                 size_t m = 0;
                 std::memcpy(&m, old + 1, sizeof m);
@@ -95,11 +100,12 @@ int worker(int threads, long ops) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc == 4 && std::string(argv[1]) == "--worker") return worker(std::atoi(argv[2]), std::atol(argv[3]));
+    if (argc == 5 && std::string(argv[1]) == "--worker")
+        return worker(std::atoi(argv[2]), std::atol(argv[3]), std::string(argv[4]) == "shared");
 
     int threads = 2, runs = 7;
     long ops = 3000000;
-    std::string preload;
+    std::string preload, pattern = "shared";
     for (int i = 1; i < argc; ++i) {
         const std::string f = argv[i];
         if (i + 1 >= argc) {
@@ -111,10 +117,15 @@ int main(int argc, char** argv) {
         else if (f == "--ops") ops = std::atol(v);
         else if (f == "--runs") runs = std::atoi(v);
         else if (f == "--preload") preload = v;
+        else if (f == "--pattern") pattern = v;
         else {
             std::fprintf(stderr, "malloc_bench: unknown option %s\n", f.c_str());
             return 2;
         }
+    }
+    if (pattern != "shared" && pattern != "own") {
+        std::fprintf(stderr, "malloc_bench: --pattern is shared or own, not %s\n", pattern.c_str());
+        return 2;
     }
     if (threads < 1 || ops < 1 || runs < 1) {
         std::fprintf(stderr, "malloc_bench: --threads, --ops and --runs must be positive\n");
@@ -133,10 +144,10 @@ int main(int argc, char** argv) {
         {"dime-emulated", {"LD_PRELOAD=" + preload, "DIME_OPTIONS=summary=false local_npages=1048576 first_touch=local"},
          report},
     };
-    std::printf("malloc_bench: %d threads x %ld malloc+free, %d alternating runs, libdime.so = %s\n", threads, ops,
-                runs, preload.c_str());
+    std::printf("malloc_bench: %d threads x %ld malloc+free, pattern %s, %d alternating runs, libdime.so = %s\n",
+                threads, ops, pattern.c_str(), runs, preload.c_str());
     std::vector<std::vector<double>> times(variants.size());
-    const std::vector<std::string> args{"--worker", std::to_string(threads), std::to_string(ops)};
+    const std::vector<std::string> args{"--worker", std::to_string(threads), std::to_string(ops), pattern};
     for (int r = 0; r < runs; ++r) {
         for (size_t k = 0; k < variants.size(); ++k) {
             const size_t i = (r % 2 == 0) ? k : variants.size() - 1 - k;  // alternate the order
