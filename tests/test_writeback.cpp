@@ -321,9 +321,9 @@ TEST_CASE("writeback: nothing is lost when writes race evictions across 4 thread
 
 TEST_CASE("set_local_pages: resizing the pool up and down under load loses nothing and a shrink holds",
           "[writeback][engine][uffd]") {
-    const bool writeback = GENERATE(false, true);
+    const bool writeback = std::getenv("WB_ONLY") ? true : GENERATE(false, true);
     // Every built-in policy hears the capacity change (on_capacity) and must keep naming victims.
-    const std::string policy = GENERATE(as<std::string>{}, "fifo", "random", "clock", "lru2q", "arc");
+    const std::string policy = std::getenv("WB_POLICY") ? std::string(std::getenv("WB_POLICY")) : GENERATE(as<std::string>{}, "fifo", "random", "clock", "lru2q", "arc");
     INFO("writeback=" << writeback << " policy=" << policy);
     auto cfg = writeback_config(writeback);
     cfg.policy = policy;
