@@ -1,6 +1,7 @@
 // engine_control.cpp — run-time control of the local pool from code (include/dime.h's
 // dime_evict and dime_set_local_pages, through the preload): translate addresses and bounds, then
-// ask the handler. Runs on application threads; each call is one request to the handler thread.
+// ask the handler. Runs on application threads, under control_; each call is one request to the
+// handler thread.
 #include <algorithm>
 
 #include "control.h"
@@ -28,11 +29,15 @@ uint64_t Engine::evict_range(const void* addr, size_t len) {
     const uintptr_t hi = len > end - a ? end : a + len;  // clipped to the span without overflow
     if (lo >= hi) return 0;
     const PageId first = pages_->page_of(lo), last = pages_->page_of(hi - 1);
+    // The handler's request arguments are one slot (range_), shared with the mmap family's
+    // requests, which run under control_: so does this one.
+    std::lock_guard<std::mutex> lock(control_);
     return handler_->evict_range(first, last - first + 1);
 }
 
 bool Engine::set_local_pages(uint64_t pages) {
     if (!handler_ || pages == 0 || pages > kMax_local_npages) return false;
+    std::lock_guard<std::mutex> lock(control_);  // see evict_range
     handler_->resize_pool(pages);
     return true;
 }

@@ -234,12 +234,15 @@ void FaultHandler::bring_back_range(PageId begin, PageId end) {
         }
         PageId q = p + 1;
         while (q < end && (pages_.state(q) & kStateMask) == kRemote) ++q;
-        bool moved = move_works_ &&
-                     uffd::move(fd_, pages_.app_address(p), pages_.backing_address(p), (q - p) * ps) == 0;
+        int64_t moved = 0;
+        if (move_works_) uffd::move(fd_, pages_.app_address(p), pages_.backing_address(p), (q - p) * ps, true, &moved);
+        const PageId moved_end = p + static_cast<PageId>(moved / int64_t(ps));
         for (PageId i = p; i < q; ++i) {
-            // A run MOVE refused (or only partly done) is finished page by page.
-            if (!moved && (pages_.state(i) & kStateMask) == kRemote && !fetch_back(i)) continue;
-            pages_.state(i) = kLocal;
+            // What the run MOVE did not take (EBUSY: a backing page still shared with a fork child,
+            // as a clean page's kept copy can be) is copied page by page. Never copy a page that
+            // did move: its backing page is gone, and the copy would fault on it, on this thread.
+            if (i >= moved_end && !fetch_back(i)) continue;
+            pages_.state(i) = kLocal | (pages_.state(i) & kBackingCopy);
             pool_.admit(i);
         }
         p = q;

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "fault_handler.h"
+#include "sys_memory.h"
 
 namespace dime {
 
@@ -30,7 +31,7 @@ size_t FaultHandler::evict_clean(PageId* victims, size_t k) {
         size_t j = i + 1;
         while (j < k && victims[j] == victims[j - 1] + 1 && (pages_.state(victims[j]) & kCleanCopy) == kCleanCopy)
             ++j;
-        madvise(reinterpret_cast<void*>(pages_.app_address(victims[i])), (j - i) * ps, MADV_DONTNEED);
+        sys::madvise(reinterpret_cast<void*>(pages_.app_address(victims[i])), (j - i) * ps, MADV_DONTNEED);
         for (size_t v = i; v < j; ++v) pages_.state(victims[v]) = kRemote;  // the backing copy is the page now
         Stats::bump(stats_.evictions, j - i);
         Stats::bump(stats_.clean_evictions, j - i);

@@ -245,6 +245,13 @@ struct SharedPages {
     std::vector<std::vector<uint64_t>> version;  // [thread][page]: the version its slot holds
     explicit SharedPages(Region& r) : region(r), version(kThreads, std::vector<uint64_t>(r.pages, 0)) {}
     unsigned char* slot(size_t page, int t) const { return region.page(page) + size_t(t) * kSlot; }
+    // What a wrong slot holds instead: zeros, an older version of itself, or something else.
+    static std::string what_holds(const unsigned char* got, uint64_t slot_id, uint64_t expected) {
+        if (std::all_of(got, got + kSlot, [](unsigned char c) { return c == 0; })) return "reads zeros";
+        for (uint64_t older = 1; older < expected; ++older)
+            if (holds(got, kSlot, slot_id, older)) return fmt::format("holds the older version {}", older);
+        return "holds something else";
+    }
     uint64_t id(size_t page, int t) const { return page * kThreads + size_t(t); }
 
     // One worker: `steps` read-check-write steps on random pages. Thread-safe per t.
@@ -256,7 +263,8 @@ struct SharedPages {
             std::memcpy(copy, region.page(p), kPage);  // the whole page: a read fault if remote
             const uint64_t v = version[t][p];
             if (v != 0 && !holds(copy + size_t(t) * kSlot, kSlot, id(p, t), v))
-                return fmt::format("thread {}: page {} slot lost version {}", t, p, v);
+                return fmt::format("thread {}: page {} slot lost version {}: {}", t, p, v,
+                                   what_holds(copy + size_t(t) * kSlot, id(p, t), v));
             fill(slot(p, t), kSlot, id(p, t), v + 1);
             version[t][p] = v + 1;
         }
@@ -322,8 +330,11 @@ TEST_CASE("writeback: nothing is lost when writes race evictions across 4 thread
 TEST_CASE("set_local_pages: resizing the pool up and down under load loses nothing and a shrink holds",
           "[writeback][engine][uffd]") {
     const bool writeback = GENERATE(false, true);
-    INFO("writeback=" << writeback);
+    // Every built-in policy hears the capacity change (on_capacity) and must keep naming victims.
+    const std::string policy = GENERATE(as<std::string>{}, "fifo", "random", "clock", "lru2q", "arc");
+    INFO("writeback=" << writeback << " policy=" << policy);
     auto cfg = writeback_config(writeback);
+    cfg.policy = policy;
     cfg.latency_ns = 1000;
     cfg.local_npages = 256;
     auto engine = start(cfg);

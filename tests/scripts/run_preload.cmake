@@ -1,7 +1,8 @@
 # run_preload.cmake — run by ctest with `cmake -DPROGRAM=<exe> -DPRELOAD=<libdime.so> -DREPORT=<file>
-# -DOPTIONS=<DIME_OPTIONS> -DPOOL=<local_npages> [-DPAGE_SIZE=<bytes>] [-DARGS=a,b] -P`: runs PROGRAM
-# with libdime.so preloaded, fails unless it exits 0 and its JSON report shows the emulation really
-# worked (faults, re-fetches and evictions all > 0, and the pool size and page size the test asked for).
+# -DOPTIONS=<DIME_OPTIONS> -DPOOL=<local_npages> [-DPAGE_SIZE=<bytes>] [-DARGS=a,b] [-DCOUNTERS=c,d] -P`:
+# runs PROGRAM with libdime.so preloaded, fails unless it exits 0 and its JSON report shows the
+# emulation really worked (faults, re-fetches, evictions and any COUNTERS all > 0, and the pool
+# size and page size the test asked for).
 foreach(var PROGRAM PRELOAD REPORT OPTIONS POOL)
   if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
     message(FATAL_ERROR "usage: cmake -DPROGRAM=<exe> -DPRELOAD=<libdime.so> -DREPORT=<file> "
@@ -9,6 +10,7 @@ foreach(var PROGRAM PRELOAD REPORT OPTIONS POOL)
   endif()
 endforeach()
 string(REPLACE "," ";" args "${ARGS}")
+string(REPLACE "," ";" extra_counters "${COUNTERS}")
 
 file(REMOVE "${REPORT}")
 set(ENV{LD_PRELOAD} "${PRELOAD}")
@@ -46,7 +48,7 @@ if(DEFINED PAGE_SIZE AND NOT "${PAGE_SIZE}" STREQUAL "")
     message(FATAL_ERROR "${name}: the report says page_size=${page_size}, the test asked for ${PAGE_SIZE}")
   endif()
 endif()
-foreach(counter faults refetch_faults evictions)
+foreach(counter faults refetch_faults evictions ${extra_counters})
   string(JSON value ERROR_VARIABLE json_error GET "${json}" totals ${counter})
   if(json_error)
     message(FATAL_ERROR "${name}: the report has no totals.${counter} (${json_error})")
