@@ -261,23 +261,62 @@ TEST_CASE("mean time per remote access matches latency_ns=20000 (loose bound)", 
     // can push one engine outside those bounds, so up to three engines (each calibrating anew)
     // are tried and the first within bounds passes; an engine that injects the wrong delay fails
     // all three.
+    //
+    // The bounds say something only where a fault with no delay at all costs well below the
+    // target. On a virtual machine whose vCPUs the host holds back, it has cost 35-100 us here,
+    // and then an engine that injects nothing, or subtracts nothing, lands inside them too. So
+    // before each attempt an engine that injects nothing measures that floor (the slowest of three
+    // walks: the cost jumps between two levels from walk to walk); an attempt whose floor is above
+    // 0.75 x expected is inconclusive, and if all are, the test says so instead of asserting.
     constexpr int kAttempts = 3;
     std::vector<double> means;
     uint64_t own = 0;
-    bool within = false;
-    for (int attempt = 0; attempt < kAttempts && !within; ++attempt) {
-        auto engine = start_engine(cfg);
-        if (!engine) return;
+    double floor_ns = 0;
+    bool measured = false, within = false;
+    // The floor now: the slowest of three walks of an engine that injects nothing.
+    auto measure_floor = [&]() -> double {
+        auto bare = cfg;
+        bare.latency_ns = 0;
+        bare.overhead_ns = 0;
+        auto engine = start_engine(bare);
+        if (!engine) return -1;
         Region region(*engine, 1000);
-        means = timed_walks(*engine, region, 4);
-        own = engine->overhead_ns();
+        const auto floor_means = timed_walks(*engine, region, 3);
+        return *std::max_element(floor_means.begin(), floor_means.end());
+    };
+    for (int attempt = 0; attempt < kAttempts && !within; ++attempt) {
+        const double before = measure_floor();
+        if (before < 0) return;  // no userfaultfd here (start_engine_or_skip said why)
+        std::vector<double> walked;
+        uint64_t calibrated = 0;
+        {
+            auto engine = start_engine(cfg);
+            if (!engine) return;
+            Region region(*engine, 1000);
+            walked = timed_walks(*engine, region, 4);
+            calibrated = engine->overhead_ns();
+        }
+        // The floor before and after the walks, as the machine may change its mind in between.
+        floor_ns = std::max(before, measure_floor());
+        if (floor_ns > 0.75 * expected_ns) {
+            WARN("attempt " << attempt + 1 << " inconclusive: a fault with no delay costs " << floor_ns
+                            << " ns here now, too close to the " << expected_ns << " ns to check");
+            continue;
+        }
+        measured = true;
+        means = walked;
+        own = calibrated;
         const double fastest = *std::min_element(means.begin(), means.end());
         within = fastest >= 0.75 * expected_ns && fastest <= 1.25 * expected_ns;
         if (!within)
             WARN("attempt " << attempt + 1 << " out of bounds: mean ns per access per walk: " << show(means)
-                            << "(calibrated own cost per re-fetch " << own << " ns)");
+                            << "(calibrated own cost per re-fetch " << own << " ns; floor " << floor_ns << " ns)");
     }
-    INFO("mean ns per access per walk: " << show(means) << "(expected " << expected_ns
+    if (!measured) {
+        WARN("not checked: this machine's own cost per fault stayed above 0.75 x the target in every attempt");
+        return;
+    }
+    INFO("mean ns per access per walk: " << show(means) << "(expected " << expected_ns << ", floor here " << floor_ns
                                           << "; engine's calibrated own cost per re-fetch: " << own << " ns)");
     for (double m : means) CHECK(m >= 0.75 * expected_ns);
     CHECK(*std::min_element(means.begin(), means.end()) <= 1.25 * expected_ns);
