@@ -639,6 +639,15 @@ bool FaultHandler::copy_out_run(const PageId* run, size_t n) {
     return true;
 }
 
+// A victim whose application page is absent: if the backing span holds the unit, a move took it
+// there (one whose report fell short of what it did, say) and the data lives on: remote. Only
+// with the backing empty too did the application drop the page (it reads as zeros, as the
+// kernel would have it). The stale backing copy (kBackingCopy) is dropped before any eviction
+// looks here, so whatever the backing holds is the page's latest data.
+uint8_t FaultHandler::absent_page_state(PageId victim) const {
+    return sys::all_resident(pages_.backing_address(victim), cfg_.page_size) ? uint8_t(kRemote) : uint8_t(kUntouched);
+}
+
 bool FaultHandler::evict(PageId victim) {
     const uintptr_t addr = pages_.app_address(victim);
     const uintptr_t back = pages_.backing_address(victim);
@@ -660,8 +669,9 @@ bool FaultHandler::evict(PageId victim) {
             Stats::bump(stats_.evictions);
             return true;
         }
-        if (rc == -ENOENT) {  // the application dropped the page itself: nothing to keep
-            pages_.state(victim) = kUntouched;
+        if (rc == -ENOENT) {  // no page here: dropped by the application, or moved out already
+            pages_.state(victim) = absent_page_state(victim);
+            if (pages_.state(victim) == kRemote) Stats::bump(stats_.evictions);
             return true;
         }
         if (rc == -EINVAL || rc == -ENOTTY) {
@@ -671,8 +681,9 @@ bool FaultHandler::evict(PageId victim) {
     }
     // Fallback: copy the page to the backing span, then unmap it. Write-protect it first so a
     // concurrent write blocks (and is re-fetched after) instead of being lost between the two.
-    if (!sys::all_resident(addr, len)) {  // dropped by the application: never read a hole
-        pages_.state(victim) = kUntouched;
+    if (!sys::all_resident(addr, len)) {  // no page here: never read a hole
+        pages_.state(victim) = absent_page_state(victim);
+        if (pages_.state(victim) == kRemote) Stats::bump(stats_.evictions);
         return true;
     }
     // Without write protection a write between the copy and the unmap would be lost: then

@@ -160,6 +160,7 @@ private:
     void move_out_run(const PageId* run, size_t n);
     bool copy_out_run(const PageId* run, size_t n);
     bool evict(PageId victim);
+    uint8_t absent_page_state(PageId victim) const;
     void bring_back_everything();
     void bring_back_range(PageId begin, PageId end);
     void serve_request();
