@@ -36,9 +36,7 @@ bool TimeSeries::start(const std::string& path, uint64_t interval_ms, std::strin
     start_ns_ = now_ns();
     if (wake_fd_ < 0 || pthread_create(&thread_, nullptr, &TimeSeries::thread_main, this) != 0) {
         *error = "cannot start the time series thread";
-        descriptors::release(fd_);
-        if (wake_fd_ >= 0) descriptors::release(wake_fd_);
-        fd_ = wake_fd_ = -1;
+        close_descriptors();
         return false;
     }
     running_ = true;
@@ -53,13 +51,15 @@ void TimeSeries::stop() {
     pthread_join(thread_, nullptr);
     running_ = false;
     write_sample();  // the counters as the program ends
-    descriptors::release(fd_);
-    descriptors::release(wake_fd_);
-    fd_ = wake_fd_ = -1;
+    close_descriptors();
 }
 
 void TimeSeries::abandon_in_child() {
     running_ = false;
+    close_descriptors();
+}
+
+void TimeSeries::close_descriptors() {
     if (fd_ >= 0) descriptors::release(fd_);
     if (wake_fd_ >= 0) descriptors::release(wake_fd_);
     fd_ = wake_fd_ = -1;

@@ -34,6 +34,7 @@ private:
     static void* thread_main(void* self);
     void run();
     void write_sample();
+    void close_descriptors();
 
     Engine& engine_;
     int fd_ = -1;
