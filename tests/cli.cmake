@@ -17,6 +17,17 @@ if(DEFINED DIME_BAD_CONFIG)
   add_test(NAME bad_config.dime_run
     COMMAND ${DIME_BAD_CONFIG} -- env DIME_LIBRARY=${CMAKE_CURRENT_SOURCE_DIR}/cli/not_a_library.so
             $<TARGET_FILE:dime> run -- /bin/echo main reached)
+  # The same rows given on the command line: dime run -c FILE --set ... --report PATH, and
+  # dime check-config FILE --set ... (whose output on stdout would mean it accepted the row).
+  add_test(NAME bad_config.dime_run_arguments
+    COMMAND ${DIME_BAD_CONFIG_DRIVER} --rename "DIME_CONFIG:=-c:" --rename "DIME_OPTIONS:=--set:"
+            --rename "DIME_REPORT: report:=--report:" ${DIME_BAD_CONFIG_INPUTS} --
+            env DIME_LIBRARY=${CMAKE_CURRENT_SOURCE_DIR}/cli/not_a_library.so
+            ${CMAKE_CURRENT_SOURCE_DIR}/scripts/settings_as_arguments.sh $<TARGET_FILE:dime> run /bin/echo main reached)
+  add_test(NAME bad_config.check_config
+    COMMAND ${DIME_BAD_CONFIG_DRIVER} --rename "DIME_CONFIG: =" --rename "DIME_OPTIONS:=--set:"
+            --rename "DIME_REPORT: report:=--set: report:" ${DIME_BAD_CONFIG_INPUTS} --
+            ${CMAKE_CURRENT_SOURCE_DIR}/scripts/settings_as_arguments.sh $<TARGET_FILE:dime> check-config)
 endif()
 
 # Install into a fresh prefix, build consumers with find_package(dime) and with pkg-config, run them,

@@ -339,6 +339,43 @@ TEST_CASE("DIME_OPTIONS: DiME's key=value syntax", "[config][options]") {
     CHECK(cfg.latency_ns == 20000);  // the failed string applied nothing, not even its valid head
 }
 
+TEST_CASE("DIME_OPTIONS: a second '=' belongs only to a path", "[config][options]") {
+    Config cfg;
+    CHECK(set(cfg, "a=b=c").error.find("DIME_OPTIONS: 'a=b=c' has more than one '='") == 0);
+    CHECK(set(cfg, "latency_ns=5=6").error.find("DIME_OPTIONS: 'latency_ns=5=6' has more than one '='") == 0);
+    REQUIRE(set(cfg, "report=/tmp/a=b.json policy_plugin=/opt/x=y.so").ok);
+    CHECK(cfg.report == "/tmp/a=b.json");
+    CHECK(cfg.policy_plugin == "/opt/x=y.so");
+}
+
+TEST_CASE("YAML: a quoted string left open is an error, not the rest of the file", "[config][errors][yaml]") {
+    Config cfg;
+    // yaml-cpp alone would read policy_plugin as "/opt/x.so local_npages: 5" and ignore local_npages.
+    CHECK(yaml(cfg, "latency_ns: 2us\npolicy_plugin: \"/opt/x.so\nlocal_npages: 5\n").error ==
+          "dime.yaml:2: malformed YAML: a quoted string opens here and is never closed");
+    CHECK(yaml(cfg, "'latency_ns: 2us\n").error.find("dime.yaml:1: malformed YAML: a quoted string") == 0);
+    CHECK(yaml(cfg, "tiers:\n  far:\n    latency_ns: '5us\n").error.find("dime.yaml:3: malformed YAML") == 0);
+    // Closed strings with escaped quotes inside are fine.
+    REQUIRE(yaml(cfg, "policy_plugin: \"/opt/a\\\"b.so\"\nreport: 'it''s.json'\n").ok);
+    CHECK(cfg.policy_plugin == "/opt/a\"b.so");
+    CHECK(cfg.report == "it's.json");
+}
+
+TEST_CASE("output paths (report, trace, series) are checked when read", "[config][errors]") {
+    Config cfg;
+    CHECK(set(cfg, "report=/nonexistent/r.json").error ==
+          "DIME_OPTIONS: report: cannot write '/nonexistent/r.json': No such file or directory");
+    CHECK(set(cfg, "trace=/tmp").error == "DIME_OPTIONS: trace: cannot write '/tmp': Is a directory");
+    CHECK(set(cfg, "series=/dev/null").error.find("DIME_OPTIONS: series: cannot write '/dev/null': not a regular") == 0);
+    CHECK(yaml(cfg, "summary: no\nreport: /nonexistent/%p.json\n").error ==
+          "dime.yaml:2: report: cannot write '/nonexistent/%p.json': No such file or directory");
+    // Writable places, a file that does not exist yet, %p, and none at all are accepted.
+    REQUIRE(set(cfg, "report=/tmp/dime-config-test-%p.json trace=/tmp/dime-t.txt series=").ok);
+    CHECK(cfg.report == "/tmp/dime-config-test-%p.json");
+    REQUIRE(yaml(cfg, "report:\n").ok);
+    CHECK(cfg.report.empty());
+}
+
 TEST_CASE("validate: cross-key checks and bounds of a Config built in code", "[config][validate]") {
     Config cfg;
     cfg.local_bytes = 10000;
