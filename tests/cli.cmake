@@ -30,6 +30,12 @@ if(DEFINED DIME_BAD_CONFIG)
             ${CMAKE_CURRENT_SOURCE_DIR}/scripts/settings_as_arguments.sh $<TARGET_FILE:dime> check-config)
 endif()
 
+# dime doctor: every line, in order, and a verdict (exit status, backend) that agrees with what
+# happens to a program under libdime.so, as this user and, when possible, as user nobody.
+add_test(NAME cli.doctor
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_doctor.sh $<TARGET_FILE:dime> $<TARGET_FILE:dime_preload>)
+set_tests_properties(cli.doctor PROPERTIES TIMEOUT 120)
+
 # Install into a fresh prefix, build consumers with find_package(dime) and with pkg-config, run them,
 # and run the installed dime (after moving the prefix, so it must find its own libdime.so).
 add_test(NAME cli.install

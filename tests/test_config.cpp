@@ -1,5 +1,6 @@
 // test_config.cpp — unit tests of the settings layer: units, precedence, every kind of bad input, and that dime.yaml.example and docs/configuration.md cover options.def.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -366,7 +367,20 @@ TEST_CASE("output paths (report, trace, series) are checked when read", "[config
     CHECK(set(cfg, "report=/nonexistent/r.json").error ==
           "DIME_OPTIONS: report: cannot write '/nonexistent/r.json': No such file or directory");
     CHECK(set(cfg, "trace=/tmp").error == "DIME_OPTIONS: trace: cannot write '/tmp': Is a directory");
-    CHECK(set(cfg, "series=/dev/null").error.find("DIME_OPTIONS: series: cannot write '/dev/null': not a regular") == 0);
+    // Not a device, a pipe or a link, which the rename would replace (as root, /dev/null itself):
+    // a fifo and a symbolic link of the test's own stand for them.
+    char dir[] = "/tmp/dime-config-test-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string fifo = std::string(dir) + "/fifo", link = std::string(dir) + "/link";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    REQUIRE(::symlink("/tmp/elsewhere.json", link.c_str()) == 0);
+    const std::string fifo_error = set(cfg, "series=" + fifo).error, link_error = set(cfg, "report=" + link).error;
+    ::unlink(fifo.c_str());
+    ::unlink(link.c_str());
+    ::rmdir(dir);
+    CHECK(fifo_error == "DIME_OPTIONS: series: cannot write '" + fifo +
+                            "': not a regular file (the file is written beside it and renamed over it, replacing it)");
+    CHECK(link_error.find("DIME_OPTIONS: report: cannot write '" + link + "': a symbolic link") == 0);
     CHECK(yaml(cfg, "summary: no\nreport: /nonexistent/%p.json\n").error ==
           "dime.yaml:2: report: cannot write '/nonexistent/%p.json': No such file or directory");
     // Writable places, a file that does not exist yet, %p, and none at all are accepted.
