@@ -57,6 +57,10 @@ if(Python3_Interpreter_FOUND)
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_ctl.py
       $<TARGET_FILE:dime> $<TARGET_FILE:dime_preload> $<TARGET_FILE:ctl_walker>)
   set_tests_properties(cli.ctl PROPERTIES TIMEOUT 120)
+  # Every message in the sources (the fixed words of each failure(), logf(), fail(), ...) is in
+  # docs/errors.md.
+  add_test(NAME docs.error_messages
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_error_docs.py ${PROJECT_SOURCE_DIR})
 endif()
 
 # dime report: an HTML page from a report and a time series, checked in headless chromium.
