@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "fault_handler.h"
 #include "log.h"
+#include "overcommit.h"
 #include "page_table.h"
 #include "sys_memory.h"
 #include "thread_role.h"
@@ -256,6 +257,9 @@ MemCall Engine::map_memory(void* addr, size_t len, int prot, int flags, int fd, 
     const size_t ps = fixed ? sys::kBasePage : cfg_.page_size;
     const size_t bytes = (len + ps - 1) / ps * ps;
     if (bytes < len) return failed_map(ENOMEM);
+    // The kernel's overcommit check (overcommit.h): the span could hold more than the machine has.
+    const bool emulated = !fixed || emulates_kind(prot, flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE));
+    if (emulated && overcommit::refuses(bytes, flags & MAP_NORESERVE)) return failed_map(ENOMEM);
     if (fixed) return map_fixed(reinterpret_cast<uintptr_t>(addr), bytes, prot, flags, fd, off);
     const uintptr_t at = carve(bytes, reinterpret_cast<uintptr_t>(addr) & ~(ps - 1), PieceKind::kEmulated);
     if (!at) {  // no room: the program gets plain memory rather than a failure
