@@ -409,8 +409,8 @@ MemCall Engine::protect_memory(void* addr, size_t len, int prot) {
     bool unmapped = false;
     for (const Piece& pc : space_.pieces(lo, hi)) {
         if (pc.kind == PieceKind::kFree || pc.kind == PieceKind::kDead) {
-            unmapped = true;
-            continue;
+            unmapped = true;  // the kernel changes what lies before the first hole, nothing after it
+            break;
         }
         if (emulated_kind(pc.kind) && !in_local_tier(pc.start)) {
             if (prot == kReadWrite) continue;

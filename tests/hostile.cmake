@@ -45,6 +45,10 @@ function(dime_hostile_test prog)
   endif()
 endfunction()
 
+# (b) mprotect, munmap and mremap of emulated memory in every direction (natively too).
+dime_hostile_test(hostile_mmap NATIVE)
+dime_hostile_test(hostile_mmap NAME 64KiB ARGS 65536 POOL 16 OPTIONS "page_size=64KiB")
+dime_hostile_test(hostile_mmap NAME copy_path OPTIONS "uffd_move=false")
 # (f) Too much memory: refusals as the kernel's (natively too); then a 64 MiB heap filled by new.
 dime_hostile_test(hostile_oom NATIVE)
 dime_hostile_test(hostile_oom NAME exhaust ARGS exhaust OPTIONS "heap_bytes=64MiB")
