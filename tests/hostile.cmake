@@ -14,7 +14,7 @@ endforeach()
 add_executable(hostile_oom programs/hostile_oom.cpp)
 target_link_libraries(hostile_oom PRIVATE dime_api_static Threads::Threads)
 
-set(DIME_HOSTILE_OPTIONS "latency_ns=0 bandwidth_bps=1000000000000")
+set(DIME_HOSTILE_OPTIONS "bandwidth_bps=1000000000000")  # plus latency_ns=0 unless OPTIONS sets it
 
 # dime_hostile_test(<program> [NAME suffix] [ARGS a,b] [OPTIONS "k=v ..."] [POOL pages] [COUNTERS c,d] [NATIVE])
 function(dime_hostile_test prog)
@@ -22,6 +22,9 @@ function(dime_hostile_test prog)
   set(pool 256)
   if(arg_POOL)
     set(pool ${arg_POOL})
+  endif()
+  if(NOT arg_OPTIONS MATCHES "latency_ns=")
+    set(arg_OPTIONS "latency_ns=0 ${arg_OPTIONS}")
   endif()
   set(name ${prog})
   if(arg_NAME)
@@ -45,6 +48,9 @@ function(dime_hostile_test prog)
   endif()
 endfunction()
 
+# (a) The program's own SIGSEGV/SIGBUS handlers, guard pages, signals at threads asleep in remote
+# faults (50 us fetches): each of those faults again, so duplicates must show in the report.
+dime_hostile_test(hostile_signals NATIVE OPTIONS "latency_ns=50000" COUNTERS duplicate_faults)
 # (b) mprotect, munmap and mremap of emulated memory in every direction (natively too).
 dime_hostile_test(hostile_mmap NATIVE)
 dime_hostile_test(hostile_mmap NAME 64KiB ARGS 65536 POOL 16 OPTIONS "page_size=64KiB")
