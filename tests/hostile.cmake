@@ -55,6 +55,19 @@ dime_hostile_test(hostile_signals NATIVE OPTIONS "latency_ns=50000" COUNTERS dup
 dime_hostile_test(hostile_mmap NATIVE)
 dime_hostile_test(hostile_mmap NAME 64KiB ARGS 65536 POOL 16 OPTIONS "page_size=64KiB")
 dime_hostile_test(hostile_mmap NAME copy_path OPTIONS "uffd_move=false")
+# (c) The end of a process while its threads sleep in 2 s fetches (latency_ns=1s): exit(), _exit(),
+# exit() from a worker. The harness runs natively and starts the program under libdime.so. No
+# source lines in the report: addr2line at exit alone took 0.65 s here, which is not what is measured.
+# The buffers go remote by dime_evict; the pool is large so that nothing else does: glibc allocates
+# each thread's TLS vector with malloc, and an exiting thread that finds its own evicted waits for it.
+foreach(mode exit _exit exit-thread)
+  add_test(NAME hostile.hostile_exit.${mode}
+    COMMAND env -u LD_PRELOAD -u DIME_CONFIG
+            "DIME_OPTIONS=latency_ns=1000000000 bandwidth_bps=1000000000000 overhead_ns=0 first_touch=local local_npages=4096 attribution_lines=false"
+            $<TARGET_FILE:hostile_exit> $<TARGET_FILE:dime_preload> ${CMAKE_CURRENT_BINARY_DIR}/hostile.exit.${mode}.json
+            ${mode})
+  set_tests_properties(hostile.hostile_exit.${mode} PROPERTIES TIMEOUT 120)
+endforeach()
 # (f) Too much memory: refusals as the kernel's (natively too); then a 64 MiB heap filled by new.
 dime_hostile_test(hostile_oom NATIVE)
 dime_hostile_test(hostile_oom NAME exhaust ARGS exhaust OPTIONS "heap_bytes=64MiB")
