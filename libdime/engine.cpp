@@ -20,6 +20,7 @@
 #include "local_pool.h"
 #include "log.h"
 #include "output_path.h"
+#include "overcommit.h"
 #include "page_table.h"
 #include "policies/policy.h"
 #include "thread_role.h"
@@ -75,6 +76,7 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
     e->cfg_ = cfg;
     e->pid_ = getpid();
     set_log_level(cfg.log_level);
+    overcommit::init();  // what the kernel would refuse, emulated memory refuses too
     std::string policy_error;
     auto policy = make_policy_for(cfg.policy, cfg.policy_plugin, &policy_error);
     if (!policy) return fail(policy_error);

@@ -1,5 +1,6 @@
 # run_preload.cmake — run by ctest with `cmake -DPROGRAM=<exe> -DPRELOAD=<libdime.so> -DREPORT=<file>
-# -DOPTIONS=<DIME_OPTIONS> -DPOOL=<local_npages> [-DPAGE_SIZE=<bytes>] [-DARGS=a,b] [-DCOUNTERS=c,d] -P`:
+# -DOPTIONS=<DIME_OPTIONS> -DPOOL=<local_npages> [-DPAGE_SIZE=<bytes>] [-DARGS=a,b] [-DCOUNTERS=c,d]
+# [-DCONFIG=<DIME_CONFIG file>] -P`:
 # runs PROGRAM with libdime.so preloaded, fails unless it exits 0 and its JSON report shows the
 # emulation really worked (faults, re-fetches, evictions and any COUNTERS all > 0, and the pool
 # size and page size the test asked for).
@@ -16,7 +17,11 @@ file(REMOVE "${REPORT}")
 set(ENV{LD_PRELOAD} "${PRELOAD}")
 set(ENV{DIME_OPTIONS} "${OPTIONS}")
 set(ENV{DIME_REPORT} "${REPORT}")
-unset(ENV{DIME_CONFIG})
+if(DEFINED CONFIG AND NOT "${CONFIG}" STREQUAL "")
+  set(ENV{DIME_CONFIG} "${CONFIG}")
+else()
+  unset(ENV{DIME_CONFIG})
+endif()
 execute_process(COMMAND ${PROGRAM} ${args}
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 unset(ENV{LD_PRELOAD})
