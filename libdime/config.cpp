@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "instance.h"
 #include "policies/plugin.h"
 
 namespace dime {
@@ -906,6 +907,10 @@ ConfigResult validate(const Config& cfg) {
             return failure(fmt::format("{}: min_bytes ({}) is larger than max_bytes ({})", where, rule.min_bytes,
                                        rule.max_bytes));
     }
+    if (!cfg.instance.empty() && !valid_instance_name(cfg.instance))
+        return failure(fmt::format("instance: {} is not an instance name (1 to 64 characters from A-Z a-z 0-9 _ . -, "
+                                   "not starting with '.')",
+                                   quoted(cfg.instance)));
     if (cfg.prefetch_window() < Config::kPrefetchAuto)
         return failure(fmt::format("prefetch: {} is neither a window in pages (0 to 256) nor auto", quoted(cfg.prefetch)));
     if (cfg.policy == "plugin") {

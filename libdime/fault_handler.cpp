@@ -209,6 +209,9 @@ void FaultHandler::serve_request() {
     case Request::kResizePool:
         serve_control_request(r);
         break;
+    case Request::kAttachInstance:
+        attach_now(range_.instance);
+        break;
     case Request::kStop:
     case Request::kNone:
         break;
@@ -271,6 +274,7 @@ void FaultHandler::run() {
         }
         uint64_t now = now_ns();
         const bool due_soon = heap_size_ && heap_[0].due <= now + kSpinOnlyNs;
+        if (instance_ && !due_soon && now >= next_instance_tick_) instance_tick(now);
         bool worked = false;
         if (!due_soon) worked = read_notifications(now);
         now = now_ns();
@@ -324,6 +328,11 @@ void FaultHandler::wait_for_work(uint64_t now) {
             return;
         }
     }
+    if (instance_) {  // the next tick: an idle member must still give back what others need
+        const uint64_t to_tick = next_instance_tick_ > now ? next_instance_tick_ - now : 0;
+        const int tick_ms = static_cast<int>(to_tick / 1000000) + 1;
+        if (timeout_ms < 0 || timeout_ms > tick_ms) timeout_ms = tick_ms;
+    }
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     poll(fds, 2, timeout_ms);
 }
@@ -349,6 +358,7 @@ bool FaultHandler::read_notifications(uint64_t) {
     const ssize_t n = read(fd_, msgs, sizeof msgs);
     if (n <= 0) return false;
     if (link_changes_.load(std::memory_order_relaxed) != link_changes_applied_) apply_link_changes();
+    if (instance_settings_changed()) apply_instance_settings();
     const uint64_t now = now_ns();
     const size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
     for (size_t i = 0; i < count; ++i)
