@@ -162,7 +162,7 @@ std::string unknown_key_message(std::string_view where, std::string_view key) {
     std::string msg = fmt::format("{}: unknown key {}", where, quoted(key));
     if (key == "instance_id" || key == "pid") {
         msg += " (instance_id and pid belong to DiME's /proc/dime_config; here the settings apply "
-               "to the program they are given to)";
+               "to the program they are given to, and processes given the same instance share them)";
         return msg;
     }
     std::vector<std::string_view> keys = {"tiers", "placement"};

@@ -559,9 +559,11 @@ bool FaultHandler::evict_when_idle() {
     // With prefetch, room for the next fault's whole window too, so that its evictions do not
     // hold up its resolution.
     const uint64_t room = prefetch_room();
-    if (evictions_paused_ || batch <= 1 || pool_.occupancy() + room < pool_.capacity()) return false;
+    // The pool's limit: its capacity, or in an instance what this member may hold now.
+    const uint64_t limit = pool_.limit();
+    if (evictions_paused_ || batch <= 1 || pool_.occupancy() + room < limit) return false;
     const uint64_t before = stats_.evictions.load(std::memory_order_relaxed);
-    evict_pages(std::max<uint64_t>(pool_.occupancy() + room - pool_.capacity(), batch));
+    evict_pages(std::max<uint64_t>(pool_.occupancy() + room - limit, batch));
     return stats_.evictions.load(std::memory_order_relaxed) != before;
 }
 
