@@ -125,7 +125,7 @@ private:
 
 }  // namespace
 
-TEST_CASE("instance names: letters, digits and _ . -, 1 to 64 characters", "[instance][config]") {
+TEST_CASE("instance names: 1 to 64 letters digits _ . -", "[instance][config]") {
     const std::vector<std::string> good = {"a", "blade-0", "job_7.run", "0", std::string(64, 'x')};
     for (const std::string& n : good) CHECK(dime::valid_instance_name(n));
     const std::vector<std::string> bad = {"", ".hidden", "a/b", "a b", std::string(65, 'x'), "caf\xc3\xa9"};
@@ -137,7 +137,7 @@ TEST_CASE("instance names: letters, digits and _ . -, 1 to 64 characters", "[ins
     CHECK(r.error.find("instance: 'no/slash'") != std::string::npos);
 }
 
-TEST_CASE("members of an instance queue on one link", "[instance][link]") {
+TEST_CASE("instance: members queue on one link", "[instance][link]") {
     // 4 KiB at 1 Gbit/s: 32768 ns on the wire; latency 1 us each way.
     std::atomic<uint64_t> shared{0};
     dime::LinkModel a, b;
@@ -157,8 +157,8 @@ TEST_CASE("members of an instance queue on one link", "[instance][link]") {
     CHECK(b.book_fetch(now) - second == 32768);
 }
 
-TEST_CASE("two members: the first one's settings, one budget shared fairly, changes seen by both",
-          "[instance][uffd]") {
+// The first member's settings; one budget shared fairly; a change through one member seen by both.
+TEST_CASE("instance: two members share one budget", "[instance][uffd]") {
     const std::string name = unique_name("share");
     auto a = dime::test::start_valid_engine_or_skip(member_config(name, 64, 1000));
     if (!a) return;
@@ -205,8 +205,8 @@ TEST_CASE("two members: the first one's settings, one budget shared fairly, chan
     CHECK_FALSE(exists(path));  // the last member removed it
 }
 
-TEST_CASE("a member killed with SIGKILL: the survivor gets its pages back; orphans are removed",
-          "[instance][uffd][preload]") {
+// Also: an instance whose only member was killed is removed by remove_orphan_instances.
+TEST_CASE("instance: a member killed with SIGKILL gives its pages back", "[instance][uffd][preload]") {
     const std::string name = unique_name("kill");
     auto a = dime::test::start_valid_engine_or_skip(member_config(name, 64, 0));
     if (!a) return;

@@ -44,8 +44,11 @@ def fail(msg):
     for w in walkers:
         try:
             w.proc.kill()
+            w.proc.wait()
         except Exception:
             pass
+    # What the killed walkers leave in /dev/shm: dime ctl list removes it.
+    subprocess.run([dime, "ctl", "list"], env=dict(os.environ, XDG_RUNTIME_DIR=rundir), capture_output=True)
     sys.exit(1)
 
 
