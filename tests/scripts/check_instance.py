@@ -9,7 +9,8 @@ access a remote fault). Checked:
 - alone, a walker's page throughput; two walkers in the instance, each gets less than 0.8x of it
   (the figure at 1 Gbit/s, half within 15 %, is bench/instance_bench's: this bound is loose, for
   a loaded machine) while the pages they hold together stay within the budget;
-- dime ctl list shows the instance as one row with both pids, and names it by its name;
+- dime ctl list shows the instance as one row with both pids, and names it by its name; dime ctl
+  set instance_id=<name> changes the settings of both;
 - a forked child joins its parent's instance and leaves it when it ends;
 - a member killed with SIGKILL: the survivor sees it gone and gets the whole budget back;
 - the last member to leave removes the segment; an instance whose only member was killed is
@@ -168,6 +169,12 @@ if ra >= 0.8 * alone or rb >= 0.8 * alone:
     fail("sharing one link, a member should get well under its throughput alone")
 if max(held) > capacity + slack:
     fail("the members held %d pages together; the instance has %d" % (max(held), capacity))
+
+# dime ctl set names the instance; the settings change for both members.
+if "instance_id=%s latency_ns=2000" % name not in ctl("set", "instance_id=%s" % name, "latency_ns=2000"):
+    fail("dime ctl set instance_id=%s did not answer for the instance" % name)
+if a.info()["latency_ns"] != "2000" or b.info()["latency_ns"] != "2000":
+    fail("after dime ctl set, the members' latency_ns: %s and %s" % (a.info()["latency_ns"], b.info()["latency_ns"]))
 
 # A forked child joins the instance, and leaves it when it ends.
 a.send("fork")
