@@ -3,6 +3,7 @@
 // ask the handler. Runs on application threads, under control_; each call is one request to the
 // handler thread.
 #include <algorithm>
+#include <unistd.h>
 
 #include "control.h"
 #include "time_series.h"
@@ -115,7 +116,9 @@ bool Engine::join_instance(std::string* error) {
 const Instance* Engine::instance() const { return instance_.get(); }
 
 void Engine::leave_instance() {
-    if (!instance_ || forked_child_) return;
+    // Not in a plain fork child (the slot is the parent's), nor in a vfork child that called
+    // exit() (it shares the parent's memory: the parent leaves later).
+    if (!instance_ || forked_child_ || getpid() != pid_) return;
     for (int t = 0; t < tier_count_; ++t) {  // what reports and dime ctl read from now on
         link_latency_[t].store(instance_->latency_ns(t), std::memory_order_relaxed);
         link_bandwidth_[t].store(instance_->bandwidth_bps(t), std::memory_order_relaxed);
