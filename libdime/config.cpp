@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "instance.h"
 #include "output_path.h"
 #include "policies/plugin.h"
 
@@ -165,7 +166,7 @@ std::string unknown_key_message(std::string_view where, std::string_view key) {
     std::string msg = fmt::format("{}: unknown key {}", where, quoted(key));
     if (key == "instance_id" || key == "pid") {
         msg += " (instance_id and pid belong to DiME's /proc/dime_config; here the settings apply "
-               "to the program they are given to)";
+               "to the program they are given to, and processes given the same instance share them)";
         return msg;
     }
     std::vector<std::string_view> keys = {"tiers", "placement"};
@@ -955,6 +956,10 @@ ConfigResult validate(const Config& cfg) {
             return failure(fmt::format("{}: min_bytes ({}) is larger than max_bytes ({})", where, rule.min_bytes,
                                        rule.max_bytes));
     }
+    if (!cfg.instance.empty() && !valid_instance_name(cfg.instance))
+        return failure(fmt::format("instance: {} is not an instance name (1 to 64 characters from A-Z a-z 0-9 _ . -, "
+                                   "not starting with '.')",
+                                   quoted(cfg.instance)));
     if (cfg.prefetch_window() < Config::kPrefetchAuto)
         return failure(fmt::format("prefetch: {} is neither a window in pages (0 to 256) nor auto", quoted(cfg.prefetch)));
     if (cfg.policy == "plugin") {

@@ -210,6 +210,9 @@ void FaultHandler::serve_request() {
     case Request::kResizePool:
         serve_control_request(r);
         break;
+    case Request::kAttachInstance:
+        attach_now(range_.instance);
+        break;
     case Request::kStop:
     case Request::kNone:
         break;
@@ -281,6 +284,7 @@ void FaultHandler::run() {
         }
         uint64_t now = now_ns();
         const bool due_soon = heap_size_ && heap_[0].due <= now + kSpinOnlyNs;
+        if (instance_ && !due_soon && now >= next_instance_tick_) instance_tick(now);
         bool worked = false;
         if (!due_soon) worked = read_notifications(now);
         now = now_ns();
@@ -334,6 +338,11 @@ void FaultHandler::wait_for_work(uint64_t now) {
             return;
         }
     }
+    if (instance_) {  // the next tick: an idle member must still give back what others need
+        const uint64_t to_tick = next_instance_tick_ > now ? next_instance_tick_ - now : 0;
+        const int tick_ms = static_cast<int>(to_tick / 1000000) + 1;
+        if (timeout_ms < 0 || timeout_ms > tick_ms) timeout_ms = tick_ms;
+    }
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     poll(fds, 2, timeout_ms);
 }
@@ -359,6 +368,7 @@ bool FaultHandler::read_notifications(uint64_t) {
     const ssize_t n = read(fd_, msgs, sizeof msgs);
     if (n <= 0) return false;
     if (link_changes_.load(std::memory_order_relaxed) != link_changes_applied_) apply_link_changes();
+    if (instance_settings_changed()) apply_instance_settings();
     const uint64_t now = now_ns();
     const size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
     for (size_t i = 0; i < count; ++i)
@@ -561,9 +571,11 @@ bool FaultHandler::evict_when_idle() {
     // With prefetch, room for the next fault's whole window too, so that its evictions do not
     // hold up its resolution.
     const uint64_t room = prefetch_room();
-    if (evictions_paused_ || batch <= 1 || pool_.occupancy() + room < pool_.capacity()) return false;
+    // The pool's limit: its capacity, or in an instance what this member may hold now.
+    const uint64_t limit = pool_.limit();
+    if (evictions_paused_ || batch <= 1 || pool_.occupancy() + room < limit) return false;
     const uint64_t before = stats_.evictions.load(std::memory_order_relaxed);
-    evict_pages(std::max<uint64_t>(pool_.occupancy() + room - pool_.capacity(), batch));
+    evict_pages(std::max<uint64_t>(pool_.occupancy() + room - limit, batch));
     return stats_.evictions.load(std::memory_order_relaxed) != before;
 }
 
