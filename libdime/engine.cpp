@@ -295,9 +295,9 @@ uint64_t Engine::overhead_ns() const { return handler_ ? handler_->overhead().re
 
 const char* Engine::backend_name() const { return !emulating() ? "none" : mprotect_ ? "mprotect" : "userfaultfd"; }
 
-int Engine::hold_resident(const void* addr, size_t len, bool write) {
-    if (!needs_resident_buffers() || !touches_span(addr, len)) return -1;
-    return handler_->hold_resident(reinterpret_cast<uintptr_t>(addr), len, write);
+int Engine::hold_resident(uintptr_t addr, size_t len, bool write) {
+    if (!needs_resident_buffers() || !touches_span(reinterpret_cast<const void*>(addr), len)) return -1;
+    return handler_->hold_resident(addr, len, write);
 }
 
 void Engine::release_resident(int hold) {

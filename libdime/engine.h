@@ -150,7 +150,8 @@ public:
     // local until release_resident(hold). -1 when there is nothing to release (other backends,
     // or no emulated memory in the range). Not from DiME's own threads.
     bool needs_resident_buffers() const { return mprotect_ && emulating(); }
-    int hold_resident(const void* addr, size_t len, bool write);
+    // (An address, not a pointer: the hooks pass buffers glibc declares write-only.)
+    int hold_resident(uintptr_t addr, size_t len, bool write);
     void release_resident(int hold);
     // With the mprotect backend: the memory mappings (VMAs) its span costs now and at most
     // (estimated from the page states; 0 with other backends).

@@ -97,7 +97,8 @@ inline size_t local_pages_in(const Engine& e, const void* base, size_t pages) {
 // and kept so until the call has returned.
 class KernelAccess {
 public:
-    KernelAccess(Engine& e, const void* buf, size_t len, bool write) : e_(e), hold_(e.hold_resident(buf, len, write)) {}
+    KernelAccess(Engine& e, const void* buf, size_t len, bool write)
+        : e_(e), hold_(e.hold_resident(reinterpret_cast<uintptr_t>(buf), len, write)) {}
     ~KernelAccess() { e_.release_resident(hold_); }
     KernelAccess(const KernelAccess&) = delete;
     KernelAccess& operator=(const KernelAccess&) = delete;
