@@ -2,7 +2,7 @@
 # small local pool, checks every byte it wrote itself, and its report must show faults, re-fetches
 # and evictions (so a heap that silently was not emulated fails). Included by tests/CMakeLists.txt.
 foreach(prog preload_heap preload_threads preload_fork preload_fork_nss preload_fork_file preload_syscalls
-             preload_arena_full preload_exit_race)
+             preload_arena_full preload_exit_race preload_segv_chain)
   add_executable(${prog} programs/${prog}.c)
   target_link_libraries(${prog} PRIVATE Threads::Threads)
 endforeach()
@@ -83,6 +83,10 @@ dime_preload_test(preload_fork_nss NAME mprotect BACKEND mprotect)
 dime_preload_test(preload_fork_file NAME mprotect BACKEND mprotect ARGS ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(preload.preload_fork_nss.mprotect preload.preload_fork_file.mprotect PROPERTIES TIMEOUT 60)
 dime_preload_test(preload_arena_full NAME mprotect BACKEND mprotect ARGS 64 OPTIONS "heap_bytes=64MiB")
+# A program with SIGSEGV handlers and guard pages of its own: with the mprotect backend DiME's handler
+# sits in front of the program's, which must see exactly the faults it would see without DiME.
+dime_preload_test(preload_segv_chain)
+dime_preload_test(preload_segv_chain NAME mprotect BACKEND mprotect)
 
 # Bad configuration: the shim must stop the program before main() (exit 2, one line naming the
 # culprit, nothing on stdout — /bin/echo would print if main ran).

@@ -32,6 +32,7 @@
 #include "uffd.h"
 #include "engine_support.h"
 #include "page_check.h"
+#include "programs/deny_uffd.h"
 
 namespace {
 
@@ -592,4 +593,57 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
         CHECK(after_threads.eviction_fallbacks == 0);
     else
         CHECK(end.eviction_fallbacks >= end.evictions);
+}
+
+// ---------------------------------------------------------------------------------------------
+// backend: auto picks userfaultfd where it can be opened, and mprotect where a seccomp filter
+// forbids it (deny_uffd.h, as in a container), in a fork child so the filter stays there.
+
+TEST_CASE("backend auto: userfaultfd where it can be opened, mprotect where seccomp forbids it", "[engine][backend]") {
+    auto cfg = test_config();
+    cfg.backend = "auto";
+    cfg.latency_ns = 0;
+    cfg.overhead_ns = 0;
+    cfg.local_npages = 64;
+    {
+        std::string error;
+        auto engine = dime::Engine::start(cfg, &error);
+        INFO(error);
+        REQUIRE(engine);
+        dime::uffd::Capabilities caps;
+        const int fd = dime::uffd::open_descriptor(&caps, nullptr);
+        if (fd >= 0) close(fd);
+        CHECK(std::string(engine->backend_name()) == (fd >= 0 ? "userfaultfd" : "mprotect"));
+    }
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(60);
+        if (deny_userfaultfd() != 0) _exit(126);
+        std::string error;
+        auto engine = dime::Engine::start(cfg, &error);
+        if (!engine) _exit(2);
+        if (std::string(engine->backend_name()) != "mprotect") _exit(3);
+        // It emulates: a walk over 4x the pool, written, then read back.
+        constexpr size_t kPages = 256;
+        auto* base = static_cast<unsigned char*>(engine->map_region(kPages * kPage));
+        if (!base) _exit(4);
+        for (size_t p = 0; p < kPages; ++p) std::memset(base + p * kPage, int(p & 0xff), kPage);
+        for (size_t p = 0; p < kPages; ++p)
+            if (base[p * kPage + p % kPage] != (p & 0xff)) _exit(5);
+        const dime::Totals t = engine->totals();
+        _exit(t.refetch_faults >= kPages && t.evictions > 0 ? 0 : 6);
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 126) {
+        WARN("SKIPPED: this machine does not let a process install a seccomp filter");
+        return;
+    }
+    INFO("fork child under the filter: exit status " << WEXITSTATUS(status)
+                                                     << " (2: no engine, 3: not mprotect, 4: no region, 5: wrong byte, "
+                                                        "6: nothing evicted and fetched back)");
+    CHECK(WEXITSTATUS(status) == 0);
 }
