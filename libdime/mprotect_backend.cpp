@@ -30,6 +30,9 @@ constexpr int kReadWrite = PROT_READ | PROT_WRITE;
 constexpr uint64_t kSleepMarginNs = 120000;
 // Spins on a taken lock before yielding the CPU to its holder (which may have been preempted).
 constexpr int kSpinsBeforeYield = 200;
+// When the kernel refuses a fetch's mprotect for want of mappings: victims per round, rounds.
+constexpr size_t kRoomVictims = 4;
+constexpr int kRoomRounds = 128;
 
 void* ptr(uintptr_t a) { return reinterpret_cast<void*>(a); }
 
@@ -442,9 +445,10 @@ int MprotectBackend::set_pages(PageId first, PageId n, uint8_t state) {
 void MprotectBackend::make_accessible_or_die(PageId p, uint8_t state) {
     int rc = set_pages(p, 1, state);
     // ENOMEM: this page would split a mapping and the process has vm.max_map_count of them.
-    // Evicting a local page between two protected neighbours merges three mappings into one.
-    for (int round = 0; rc == -ENOMEM && round < 8 && pool_.resident() > 0; ++round) {
-        evict_pages(kVictimChunk);
+    // Evicting a local page between two protected neighbours merges three mappings into one; a
+    // few of the policy's victims at a time, so that no more leave than it takes.
+    for (int round = 0; rc == -ENOMEM && round < kRoomRounds && pool_.resident() > 0; ++round) {
+        evict_pages(kRoomVictims);
         rc = set_pages(p, 1, state);
     }
     if (rc == 0) return;

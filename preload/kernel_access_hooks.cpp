@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 
@@ -32,6 +33,8 @@
 #include "thread_role.h"
 
 #define DIME_HOOK extern "C" __attribute__((visibility("default")))
+
+extern char** environ;
 
 namespace {
 
@@ -217,18 +220,22 @@ DIME_KERNEL_HOOK(int, truncate, (const char* p, off_t n), (p, n), b.str(p))
 
 // ---- programs ---------------------------------------------------------------------------------------
 DIME_KERNEL_HOOK(int, execve, (const char* p, char* const* a, char* const* e), (p, a, e), b.str(p).strs(a).strs(e))
-DIME_KERNEL_HOOK(int, execv, (const char* p, char* const* a), (p, a), b.str(p).strs(a))
-DIME_KERNEL_HOOK(int, execvp, (const char* p, char* const* a), (p, a), b.str(p).strs(a))
+DIME_KERNEL_HOOK(int, execv, (const char* p, char* const* a), (p, a), b.str(p).strs(a).strs(environ))
+DIME_KERNEL_HOOK(int, execvp, (const char* p, char* const* a), (p, a), b.str(p).strs(a).strs(environ))
 DIME_KERNEL_HOOK(int, execvpe, (const char* p, char* const* a, char* const* e), (p, a, e), b.str(p).strs(a).strs(e))
 DIME_KERNEL_HOOK(int, fexecve, (int fd, char* const* a, char* const* e), (fd, a, e), b.strs(a).strs(e))
 DIME_KERNEL_HOOK(int, posix_spawn,
                  (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
                   char* const* a, char* const* e),
-                 (pid, p, fa, at, a, e), b.out(pid, sizeof *pid).str(p).strs(a).strs(e))
+                 (pid, p, fa, at, a, e), b.out(pid, sizeof *pid).str(p).in(fa, sizeof *fa).in(at, sizeof *at).strs(a).strs(e))
 DIME_KERNEL_HOOK(int, posix_spawnp,
                  (pid_t * pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
                   char* const* a, char* const* e),
-                 (pid, p, fa, at, a, e), b.out(pid, sizeof *pid).str(p).strs(a).strs(e))
+                 (pid, p, fa, at, a, e), b.out(pid, sizeof *pid).str(p).in(fa, sizeof *fa).in(at, sizeof *at).strs(a).strs(e))
+// system() and popen() start `sh -c command` with glibc's own posix_spawn: the command string and
+// the environment are read by the kernel in the child's execve.
+DIME_KERNEL_HOOK(int, system, (const char* c), (c), b.str(c).strs(environ))
+DIME_KERNEL_HOOK(FILE*, popen, (const char* c, const char* m), (c, m), b.str(c).strs(environ))
 
 // ---- open: a mode argument only when the flags create a file -----------------------------------------
 // glibc's open is variadic; its real function is called with the mode always (it reads it only

@@ -2,7 +2,7 @@
 # small local pool, checks every byte it wrote itself, and its report must show faults, re-fetches
 # and evictions (so a heap that silently was not emulated fails). Included by tests/CMakeLists.txt.
 foreach(prog preload_heap preload_threads preload_fork preload_fork_nss preload_fork_file preload_syscalls
-             preload_arena_full preload_exit_race preload_segv_chain)
+             preload_arena_full preload_exit_race preload_segv_chain preload_map_count)
   add_executable(${prog} programs/${prog}.c)
   target_link_libraries(${prog} PRIVATE Threads::Threads)
 endforeach()
@@ -87,6 +87,9 @@ dime_preload_test(preload_arena_full NAME mprotect BACKEND mprotect ARGS 64 OPTI
 # sits in front of the program's, which must see exactly the faults it would see without DiME.
 dime_preload_test(preload_segv_chain)
 dime_preload_test(preload_segv_chain NAME mprotect BACKEND mprotect)
+# vm.max_map_count nearly used up by the program itself, then scattered local pages: with the
+# mprotect backend each costs two mappings, and a fetch the kernel refuses must evict to make room.
+dime_preload_test(preload_map_count NAME mprotect BACKEND mprotect)
 
 # Bad configuration: the shim must stop the program before main() (exit 2, one line naming the
 # culprit, nothing on stdout — /bin/echo would print if main ran).
