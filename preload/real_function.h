@@ -28,7 +28,12 @@ public:
         }
         return fn;
     }
-    void resolve() { (void)get(); }
+    // Looks the function up now if this C library has it (one that lacks it cannot have been
+    // called by the program either; get() would abort then).
+    void resolve() {
+        if (fn_.load(std::memory_order_acquire) == nullptr)
+            if (auto fn = reinterpret_cast<R (*)(Args...)>(dlsym(RTLD_NEXT, name_))) fn_.store(fn, std::memory_order_release);
+    }
 
 private:
     [[noreturn]] void missing() const {
