@@ -491,11 +491,12 @@ int MprotectBackend::hold_resident(uintptr_t addr, size_t len, bool write) {
     for (PageId p = first; p <= last;) {
         {
             Critical c(*this);
-            while (p <= last && (!pages_.accessible(p) || local_enough(p, write))) ++p;
+            while (p <= last && local_enough(p, write)) ++p;
         }
-        // As the faulting access would have: fetched (with the delay) or made writable. A page that
-        // is not accessible (any more) is left to the kernel's EFAULT, as without DiME.
-        if (p <= last && !serve_fault(pages_.app_address(p), write)) ++p;
+        // As the faulting access would have: fetched (with the delay) or made writable. The buffer
+        // ends at the first page that is not emulated memory in use: the kernel answers EFAULT
+        // there, as without DiME (and a length far beyond the buffer costs no scan of the span).
+        if (p > last || !pages_.accessible(p) || !serve_fault(pages_.app_address(p), write)) break;
     }
     return hold;
 }
