@@ -3,14 +3,18 @@
 // inline in attribution.h.
 #include "attribution.h"
 
-#include <execinfo.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "clock.h"
 #include "thread_role.h"
+
+// glibc's backtrace() under its own strong name. The plain name is weak in glibc, and libunwind
+// exports a `backtrace` too (its unw_backtrace): in a process whose executable lists libunwind
+// before libc (dime_tests does; so may a program run under the preload), the plain name binds to
+// libunwind's, which opens a pipe at first use and keeps it.
+extern "C" int __backtrace(void** frames, int max);
 
 namespace dime {
 
@@ -25,7 +29,7 @@ bool Attribution::init(uintptr_t span_base, size_t span_bytes, int page_shift, u
     {
         InternalScope internal;
         void* warm[4];
-        ::backtrace(warm, 4);
+        __backtrace(warm, 4);
     }
     return page_site_.reset(span_bytes >> page_shift) && sites_.reset(kMaxSites + 1) && index_.reset(kIndexSlots);
 }
@@ -103,9 +107,9 @@ void Attribution::sample(const void* p, size_t n, const void* caller) {
     // The walk starts inside DiME (this function, the hook); the stack proper starts at the
     // frame that the allocator's caller returns to. glibc's backtrace() (libgcc's unwinder),
     // not libunwind's unw_backtrace: libunwind opens a pipe on first use and keeps it, which
-    // every program sampled would then find among its descriptors.
+    // every program sampled would then find among its descriptors (hence __backtrace, above).
     void* raw[kMaxFrames + 8];
-    const int got = ::backtrace(raw, kMaxFrames + 8);
+    const int got = __backtrace(raw, kMaxFrames + 8);
     int start = 0;
     while (start < got && raw[start] != caller) ++start;
     if (start == got) start = 0;  // not found (a tail call?): keep the whole walk

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "overcommit.h"
 #include "thread_role.h"
 
 // glibc: runs `fn(obj)` when the calling thread exits, before any pthread key destructor (and at
@@ -139,12 +140,26 @@ static inline void* check(void* p) {
     return p;
 }
 
+// A request the kernel would refuse outright (larger than RAM + swap, overcommit.h) fails here as
+// it does natively, although the arena's address space could hold it.
+static inline bool refused(size_t n) {
+    if (__builtin_expect(!overcommit::refuses(n), 1)) return false;
+    errno = ENOMEM;
+    return true;
+}
+
 void* EmulatedHeap::malloc(size_t n) noexcept {
+    if (refused(n)) return nullptr;
     mi_heap_t* h = thread_heap();
     return check(h ? mi_heap_malloc(h, n) : nullptr);
 }
 
 void* EmulatedHeap::calloc(size_t count, size_t n) noexcept {
+    size_t total;
+    if (__builtin_mul_overflow(count, n, &total) || refused(total)) {
+        errno = ENOMEM;
+        return nullptr;
+    }
     mi_heap_t* h = thread_heap();
     return check(h ? mi_heap_calloc(h, count, n) : nullptr);
 }
@@ -154,6 +169,7 @@ void* EmulatedHeap::realloc(void* p, size_t n) noexcept {
         mi_free(p);
         return nullptr;
     }
+    if (refused(n)) return nullptr;  // p stays as it was
     mi_heap_t* h = thread_heap();
     return check(h ? mi_heap_realloc(h, p, n) : nullptr);
 }
@@ -169,6 +185,7 @@ void* EmulatedHeap::reallocarray(void* p, size_t count, size_t n) noexcept {
 
 int EmulatedHeap::posix_memalign(void** out, size_t alignment, size_t n) noexcept {
     if (!is_power_of_two(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
+    if (overcommit::refuses(n)) return ENOMEM;
     mi_heap_t* h = thread_heap();
     void* p = aligned_block(h, n, alignment);
     if (p == nullptr) return ENOMEM;
@@ -188,6 +205,7 @@ void* EmulatedHeap::memalign(size_t alignment, size_t n) noexcept {
         }
         alignment = size_t(1) << (64 - __builtin_clzll(alignment));
     }
+    if (refused(n)) return nullptr;
     mi_heap_t* h = thread_heap();
     return check(aligned_block(h, n, alignment));
 }

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mprotect_backend.h"
 #include "output_path.h"
+#include "overcommit.h"
 #include "page_table.h"
 #include "policies/policy.h"
 #include "sys_memory.h"
@@ -78,6 +79,7 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
     e->cfg_ = cfg;
     e->pid_ = getpid();
     set_log_level(cfg.log_level);
+    overcommit::init();  // what the kernel would refuse, emulated memory refuses too
     std::string policy_error;
     auto policy = make_policy_for(cfg.policy, cfg.policy_plugin, &policy_error);
     if (!policy) return fail(policy_error);

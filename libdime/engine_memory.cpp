@@ -9,11 +9,13 @@
 // after a real munmap) and is reused by later mappings.
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <sys/mman.h>
 
 #include "engine.h"
 #include "page_backend.h"
 #include "log.h"
+#include "overcommit.h"
 #include "page_table.h"
 #include "sys_memory.h"
 #include "thread_role.h"
@@ -258,6 +260,9 @@ MemCall Engine::map_memory(void* addr, size_t len, int prot, int flags, int fd, 
     const size_t ps = fixed ? sys::kBasePage : cfg_.page_size;
     const size_t bytes = (len + ps - 1) / ps * ps;
     if (bytes < len) return failed_map(ENOMEM);
+    // The kernel's overcommit check (overcommit.h): the span could hold more than the machine has.
+    const bool emulated = !fixed || emulates_kind(prot, flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE));
+    if (emulated && overcommit::refuses(bytes, flags & MAP_NORESERVE)) return failed_map(ENOMEM);
     if (fixed) return map_fixed(reinterpret_cast<uintptr_t>(addr), bytes, prot, flags, fd, off);
     const uintptr_t at = carve(bytes, reinterpret_cast<uintptr_t>(addr) & ~(ps - 1), PieceKind::kEmulated);
     if (!at) {  // no room: the program gets plain memory rather than a failure
@@ -407,8 +412,8 @@ MemCall Engine::protect_memory(void* addr, size_t len, int prot) {
     bool unmapped = false;
     for (const Piece& pc : space_.pieces(lo, hi)) {
         if (pc.kind == PieceKind::kFree || pc.kind == PieceKind::kDead) {
-            unmapped = true;
-            continue;
+            unmapped = true;  // the kernel changes what lies before the first hole, nothing after it
+            break;
         }
         if (emulated_kind(pc.kind) && !in_local_tier(pc.start)) {
             if (prot == kReadWrite) continue;
@@ -528,7 +533,14 @@ MemCall Engine::remap_memory(void* old_addr, size_t old_len, size_t new_len, int
         return ok(r);
     }
     if (!all_emulated) return failed_map(EFAULT);  // spans holes or mappings of different kinds
-    const size_t asked = nlen;  // the new length in kernel pages
+    const size_t asked = nlen, old_asked = olen;  // the new and old lengths in kernel pages
+    // With units above a kernel page, the old mapping's last unit may reach beyond its end: slack
+    // the program does not own, holding whatever a shrink left there. A growth hands that part to
+    // the program, and it must read as zeros, as the kernel's new pages do.
+    auto zero_grown_slack = [&](uintptr_t at) {
+        const size_t to = std::min(asked, (old_asked + unit - 1) / unit * unit);
+        if (unit > ps && old_asked < to) std::memset(ptr(at + old_asked), 0, to - old_asked);
+    };
     if (unit > ps) {
         unit_slack_.erase(old + olen);
         olen = (olen + unit - 1) / unit * unit;  // emulated pieces are whole units
@@ -540,13 +552,17 @@ MemCall Engine::remap_memory(void* old_addr, size_t old_len, size_t new_len, int
         dst = carve(nlen, 0, PieceKind::kEmulated);  // MREMAP_DONTUNMAP always moves
     } else if (!fixed) {
         if (asked != nlen) unit_slack_[old + asked] = old + nlen;  // where the program's mapping ends now
-        if (nlen == olen) return ok(old);
+        if (nlen == olen) {
+            zero_grown_slack(old);
+            return ok(old);
+        }
         if (nlen < olen) {
             drop_range(old + nlen, old + olen, /*keep_heap_dead=*/true);
             return ok(old);
         }
         if (space_.is_free(old + olen, old + nlen) && make_accessible(old + olen, old + nlen)) {
             space_.assign(old + olen, old + nlen, PieceKind::kEmulated);  // grown in place
+            zero_grown_slack(old);
             return ok(old);
         }
         unit_slack_.erase(old + asked);
@@ -560,6 +576,7 @@ MemCall Engine::remap_memory(void* old_addr, size_t old_len, size_t new_len, int
     if (!dst) {
         int err = 0;
         const uintptr_t r = move_out_of_span(old, olen, asked, flags, want, &err);
+        if (r) zero_grown_slack(r);
         return r ? ok(r) : failed_map(err);
     }
     const int shift = pages_->page_shift();
@@ -568,6 +585,7 @@ MemCall Engine::remap_memory(void* old_addr, size_t old_len, size_t new_len, int
     // The old range: gone, or (MREMAP_DONTUNMAP) still mapped with every page untouched.
     if (!keep_old) drop_range(old, old + olen, /*keep_heap_dead=*/true);
     if (asked != nlen) unit_slack_[dst + asked] = dst + nlen;
+    zero_grown_slack(dst);
     return ok(dst);
 }
 

@@ -23,6 +23,7 @@
 #include "stats.h"
 #include "trace_recorder.h"
 #include "uffd.h"
+#include "uffd_settle.h"
 
 namespace dime {
 
@@ -155,6 +156,12 @@ private:
     void move_out_run(const PageId* run, size_t n);
     bool copy_out_run(const PageId* run, size_t n);
     bool evict(PageId victim);
+    // After a failed UFFDIO_MOVE of one unit: finishes it from the page tables (uffd_settle.h),
+    // counting what the kernel moved without saying so. Out to the backing: the application's
+    // copy wins and is never copied (the program may write it); in from the backing: copies allowed.
+    static constexpr uffd::SettleMode kMoveOut{/*src_wins=*/true, /*src_live=*/true};
+    static constexpr uffd::SettleMode kMoveIn{/*src_wins=*/false, /*src_live=*/false};
+    uffd::Settled settle(uintptr_t dst, uintptr_t src, uffd::SettleMode mode);
     uint8_t absent_page_state(PageId victim) const;
     void bring_back_everything();
     void bring_back_range(PageId begin, PageId end);

@@ -45,6 +45,14 @@ void FaultHandler::serve_control_request(Request r) {
             for (const PageId touched = std::min(end, pages_.touched_end(tier)); p < touched; ++p) {
                 if ((pages_.state(p) & kStateMask) != kLocal) continue;
                 pool_.forget(p);
+                // A sampled page (access tracking, a prefetch probe) is in the backing already and
+                // absent from the application span: nothing to move, as in evict_pages. Handed to
+                // evict(), its MOVE met an occupied backing (EEXIST), which evict() takes for a
+                // stale copy and drops: the page's only copy, so it read as zeros afterwards.
+                if (pages_.state(p) & kSampled) {
+                    evict_sampled(p);
+                    continue;
+                }
                 victims_[k++] = p;
                 if (k == kMaxBatch) {
                     evict_victims(victims_, k);

@@ -71,9 +71,15 @@ int FaultHandler::move_one(PageId from, PageId to, bool remote) {
     const uintptr_t src = remote ? pages_.backing_address(from) : pages_.app_address(from);
     const uintptr_t dst = remote ? pages_.backing_address(to) : pages_.app_address(to);
     const size_t len = cfg_.page_size;
+    if (move_works_) {
+        if (uffd::move(fd_, dst, src, len, /*wake=*/false) == 0) return 1;
+        // From the page tables, not the error (uffd_settle.h); nobody uses either side here, so a
+        // base page shared after fork is copied. The source's copy wins (dst was never used).
+        const uffd::Settled s = settle(dst, src, {/*src_wins=*/true, /*src_live=*/false});
+        return s == uffd::Settled::kMoved ? 1 : s == uffd::Settled::kHole ? 0 : -1;
+    }
     // A hole would make COPY read a registered page that nobody else can serve: check first.
     if (!sys::all_resident(src, len)) return 0;
-    if (move_works_ && uffd::move(fd_, dst, src, len, /*wake=*/false) == 0) return 1;
     // EBUSY (shared with a child after fork) and the like: copy, then drop the source.
     const int rc = uffd::copy(fd_, dst, src, len, /*wake=*/false);
     if (rc != 0 && rc != -EEXIST) return -1;
@@ -92,16 +98,24 @@ void FaultHandler::serve_range_request(Request r) {
         if (range_.inaccessible)
             range_.result = sys::mprotect(reinterpret_cast<void*>(pages_.app_address(first)), size_t(count) * ps,
                                           PROT_NONE);
+        // The range's pages leave the pool before anything below can evict: the notifications
+        // read next may schedule fetches that make room, and a victim in a range made PROT_NONE
+        // just now is one UFFDIO_MOVE refuses (EINVAL), which would switch MOVE off for good.
+        auto forget_range = [&] {
+            const PageId end = std::min<PageId>(first + count, pages_.touched_end_of(first));
+            for (PageId p = first; p < end; ++p) {
+                if ((pages_.state(p) & kStateMask) == kLocal) pool_.forget(p);
+                pages_.state(p) = kUntouched;
+            }
+            return end;
+        };
+        forget_range();
         // Faults that began before the range became inaccessible are queued already: take them
         // in now so that they are cancelled below instead of being filled after the discard.
         read_notifications(now_ns());
         take_in_flight(first, count, /*resolve_them=*/false);
-        const PageId end = std::min<PageId>(first + count, pages_.touched_end_of(first));
+        const PageId end = forget_range();  // again: a local first touch may have filled a page meanwhile
         if (first >= end) break;
-        for (PageId p = first; p < end; ++p) {
-            if ((pages_.state(p) & kStateMask) == kLocal) pool_.forget(p);
-            pages_.state(p) = kUntouched;
-        }
         const size_t len = size_t(end - first) * ps;
         sys::madvise(reinterpret_cast<void*>(pages_.app_address(first)), len, MADV_DONTNEED);
         sys::madvise(reinterpret_cast<void*>(pages_.backing_address(first)), len, MADV_DONTNEED);

@@ -23,7 +23,7 @@ constexpr int kReportVersion = 2;  // docs/report-format.md
 std::string totals_json(const Totals& t) {
     return fmt::format(
         "{{\"faults\": {}, \"first_touch_faults\": {}, \"refetch_faults\": {}, \"duplicate_faults\": {}, "
-        "\"evictions\": {}, \"eviction_fallbacks\": {}, \"dirty_evictions\": {}, \"clean_evictions\": {}, "
+        "\"evictions\": {}, \"eviction_fallbacks\": {}, \"move_uncounted\": {}, \"dirty_evictions\": {}, \"clean_evictions\": {}, "
         "\"writeback_bytes\": {}, \"writeback_ns\": {}, \"first_write_faults\": {}, "
         "\"injected_delay_ns\": {}, \"handler_ns\": {}, "
         "\"policy_ns\": {}, \"resident_pages\": {}, \"fault_ns_p50\": {}, \"fault_ns_p99\": {}, "
@@ -32,7 +32,7 @@ std::string totals_json(const Totals& t) {
         "\"prefetch_probes\": {}, \"prefetch_probe_hits\": {}, \"prefetch_probe_late_hits\": {}, "
         "\"prefetch_probe_misses\": {}, \"prefetch_hit_ratio\": {:.4f}, \"prefetch_window\": {}}}",
         t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions, t.eviction_fallbacks,
-        t.dirty_evictions, t.clean_evictions, t.writeback_bytes, t.writeback_ns, t.first_write_faults,
+        t.move_uncounted, t.dirty_evictions, t.clean_evictions, t.writeback_bytes, t.writeback_ns, t.first_write_faults,
         t.injected_delay_ns, t.handler_ns, t.policy_ns, t.resident_pages, t.fault_ns_p50, t.fault_ns_p99,
         t.fault_ns_max, t.sampled_pages, t.hit_faults, t.tracking_ns, t.prefetched_pages, t.prefetch_hint_pages,
         t.prefetch_hits, t.prefetch_late_hits, t.prefetch_probes, t.prefetch_probe_hits, t.prefetch_probe_late_hits,

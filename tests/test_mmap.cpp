@@ -532,3 +532,46 @@ TEST_CASE("with tiers: mmap'd memory in tier 0, regions per tier reused, a local
     CHECK(after.ranges == before.ranges);
     CHECK(e->totals().resident_pages == 0);
 }
+
+TEST_CASE("munmap while another thread faults: no victim meets the unmapped range, MOVE stays on",
+          "[mmap][uffd]") {
+    // Discarding a range makes it PROT_NONE first; a fault read while the discard is served may
+    // evict, and a victim from that range is a page UFFDIO_MOVE refuses (EINVAL): the handler then
+    // took MOVE for broken and copied every eviction from then on. FIFO with a full pool makes the
+    // unmapped pages the next victims: they were touched before the walker's latest pages.
+    dime::Config cfg;
+    cfg.summary = false;
+    cfg.local_npages = 64;
+    cfg.evict_batch = 1;
+    cfg.latency_ns = 0;
+    cfg.overhead_ns = 0;
+    auto e = dime::test::start_engine_or_skip(cfg);
+    if (!e) return;
+    if (!e->capabilities().move) {
+        WARN("SKIPPED: this kernel has no UFFDIO_MOVE");
+        return;
+    }
+    unsigned char* walked = map(*e, 256);
+    fill(walked, 0, 256, 1);
+    std::atomic<bool> stop{false};
+    std::thread walker([&] {
+        while (!stop.load())
+            for (size_t p = 0; p < 256; ++p) (void)*static_cast<volatile unsigned char*>(walked + p * kPage);
+    });
+    for (int round = 0; round < 200; ++round) {
+        unsigned char* b = map(*e, 16);
+        fill(b, 0, 16, 2);
+        // Until the walker has pushed the pool past the fresh pages: they are at the FIFO's head.
+        const uint64_t f0 = e->totals().faults;
+        while (e->totals().faults < f0 + 48) {
+        }
+        unmap(*e, b, 16);
+    }
+    stop.store(true);
+    walker.join();
+    CHECK(wrong_pages(walked, 0, 256, 1).empty());
+    INFO("evictions " << e->totals().evictions);
+    CHECK(e->totals().evictions > 0);
+    CHECK(e->totals().eviction_fallbacks == 0);  // no fork here: every eviction by MOVE
+    unmap(*e, walked, 256);
+}

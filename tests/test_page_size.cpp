@@ -194,6 +194,49 @@ TEST_CASE("large units: munmap, madvise and mprotect of part of a unit keep the 
     CHECK(engine->span_usage().used_bytes == used_before);
 }
 
+TEST_CASE("large units: an mremap that shrinks inside a unit, then grows, gives zeros there", "[engine][uffd][page_size]") {
+    // The kernel unmaps what a shrink gives up, so a later growth reads as zeros. With 64 KiB units
+    // the rest of the last unit stays (slack beyond the program's end) and kept the old bytes,
+    // which a growth in place, a move or a growth into new units handed back (found by the soak
+    // test: mremap'd blocks read old data where zeros were due).
+    constexpr size_t kUnit = size_t(64) << 10;
+    auto engine = dime::test::start_engine_or_skip(unit_config(kUnit, 2));
+    if (!engine) return;
+    constexpr int kRW = PROT_READ | PROT_WRITE, kAnon = MAP_PRIVATE | MAP_ANONYMOUS;
+    auto remap = [&](unsigned char* p, size_t from, size_t to, int flags) {
+        const auto c = engine->remap_memory(p, from, to, flags, nullptr);
+        INFO("mremap " << from << " -> " << to << ": errno " << c.err);
+        REQUIRE((c.handled && c.err == 0));
+        return reinterpret_cast<unsigned char*>(c.value);
+    };
+    const auto m = engine->map_memory(nullptr, 3 * kUnit, kRW, kAnon, -1, 0);
+    REQUIRE((m.handled && m.err == 0));
+    auto* base = reinterpret_cast<unsigned char*>(m.value);
+    constexpr size_t kSmall = 3 * kKernelPage;
+    for (const char* how : {"in place", "into new units", "moved"}) {
+        INFO(how);
+        fill(base, 0, 3 * kUnit, 5);
+        base = remap(base, 3 * kUnit, kSmall, 0);  // shrink to 3 kernel pages of the first unit
+        CHECK(first_wrong(base, 0, kSmall, 5) == kSmall);
+        if (std::strcmp(how, "in place") == 0) {
+            base = remap(base, kSmall, kUnit, 0);  // within the unit
+        } else if (std::strcmp(how, "into new units") == 0) {
+            base = remap(base, kSmall, 3 * kUnit, 0);
+        } else {
+            // A neighbour right after the unit forces the move.
+            const auto block = engine->map_memory(base + kUnit, kUnit, kRW, kAnon | MAP_FIXED, -1, 0);
+            REQUIRE((block.handled && block.err == 0));
+            base = remap(base, kSmall, 3 * kUnit, MREMAP_MAYMOVE);
+            REQUIRE(engine->unmap_memory(reinterpret_cast<void*>(block.value), kUnit).err == 0);
+        }
+        CHECK(first_wrong(base, 0, kSmall, 5) == kSmall);
+        const size_t grown = std::strcmp(how, "in place") == 0 ? kUnit : 3 * kUnit;
+        CHECK(first_wrong(base, kSmall, grown, 0) == grown);
+        if (grown == kUnit) base = remap(base, kUnit, 3 * kUnit, MREMAP_MAYMOVE);
+    }
+    REQUIRE(engine->unmap_memory(base, 3 * kUnit).err == 0);
+}
+
 TEST_CASE("large units: mean time per re-fetch matches the fetch cost (loose bound)", "[engine][uffd][page_size][timing]") {
     // Calibrated (overhead_ns = -1): what DiME itself costs per fault, the copy or move of the
     // unit included, is subtracted from the injected delay. Walks 1..3 re-fetch every unit.

@@ -602,3 +602,36 @@ TEST_CASE("access tracking: sampled pages keep their data through mremap, mprote
     CHECK(engine->totals().resident_pages <= kN / 2);
     CHECK(engine->unmap_memory(base, kN * kPage).err == 0);
 }
+
+TEST_CASE("access tracking: sampled pages keep their data through evict_range (dime_evict)", "[engine][uffd][tracking]") {
+    // A sampled page (tracked, or a prefetch probe) is local but lives in the backing span only.
+    // evict_range once handed it to the MOVE path, which met the occupied backing (EEXIST), took
+    // it for a stale copy and dropped it: the page read as zeros afterwards (found by the soak
+    // test with prefetch: auto, whose probes are sampled pages).
+    constexpr size_t kN = 64;
+    auto cfg = quiet_config();
+    cfg.local_npages = 1024;  // no eviction but the one under test
+    cfg.policy = "clock";
+    cfg.access_sample_percent = 100;
+    cfg.access_sample_interval_ns = 50000;
+    auto engine = start(cfg);
+    if (!engine) return;
+    Region region(*engine, kN);
+    for (size_t p = 0; p < kN; ++p) make_page(region.page(p), p, 1);
+    std::vector<unsigned char> vec(kN);
+    repeat_until([] {},
+                 [&] {
+                     REQUIRE(mincore(region.base, kN * kPage, vec.data()) == 0);
+                     return std::none_of(vec.begin(), vec.end(), [](unsigned char v) { return v & 1; });
+                 },
+                 "sampling");
+    const uint64_t evicted = engine->evict_range(region.base, kN * kPage);
+    CHECK(evicted == kN);
+    std::string errors;
+    for (size_t p = 0; p < kN && errors.size() < 400; ++p) {
+        const std::string e = diagnose(region.page(p), p, 1);
+        if (!e.empty()) errors += e + "\n";
+    }
+    INFO(errors);
+    CHECK(errors.empty());
+}

@@ -1,8 +1,8 @@
 # run_preload.cmake — run by ctest with `cmake -DPROGRAM=<exe> -DPRELOAD=<libdime.so> -DREPORT=<file>
 # -DOPTIONS=<DIME_OPTIONS> -DPOOL=<local_npages> [-DPAGE_SIZE=<bytes>] [-DARGS=a,b] [-DCOUNTERS=c,d]
-# [-DBACKEND=<name>] -P`: runs PROGRAM with libdime.so preloaded, fails unless it exits 0 and its
-# JSON report shows the emulation really worked (faults, re-fetches, evictions and any COUNTERS
-# all > 0, and the pool size, page size and backend the test asked for).
+# [-DCONFIG=<DIME_CONFIG file>] [-DBACKEND=<name>] -P`: runs PROGRAM with libdime.so preloaded, fails
+# unless it exits 0 and its JSON report shows the emulation really worked (faults, re-fetches,
+# evictions and any COUNTERS all > 0, and the pool size, page size and backend the test asked for).
 foreach(var PROGRAM PRELOAD REPORT OPTIONS POOL)
   if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
     message(FATAL_ERROR "usage: cmake -DPROGRAM=<exe> -DPRELOAD=<libdime.so> -DREPORT=<file> "
@@ -16,7 +16,11 @@ file(REMOVE "${REPORT}")
 set(ENV{LD_PRELOAD} "${PRELOAD}")
 set(ENV{DIME_OPTIONS} "${OPTIONS}")
 set(ENV{DIME_REPORT} "${REPORT}")
-unset(ENV{DIME_CONFIG})
+if(DEFINED CONFIG AND NOT "${CONFIG}" STREQUAL "")
+  set(ENV{DIME_CONFIG} "${CONFIG}")
+else()
+  unset(ENV{DIME_CONFIG})
+endif()
 execute_process(COMMAND ${PROGRAM} ${args}
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 unset(ENV{LD_PRELOAD})
