@@ -1,6 +1,7 @@
 // fault_bench.cpp — DiME's fault path beside the raw userfaultfd floor, in one run: overhead per
-// fault at delay 0, fault throughput, per-access accuracy for delay targets, and concurrent
-// faults overlapping. Prints figures; asserts nothing (see docs/performance.md).
+// fault at delay 0, fault throughput, per-access accuracy for delay targets, concurrent faults
+// overlapping, and the two backends (userfaultfd, mprotect) side by side. Prints figures; asserts
+// nothing (see docs/performance.md).
 //
 // Every comparison is side by side: the floor (bench/uffd_floor.h's bare pager) and DiME's
 // engine are run alternately on the same access pattern, several times, and medians are kept.
@@ -48,14 +49,15 @@ Args parse(int argc, char** argv) {
             a.sweeps = static_cast<size_t>(value());
         } else if (f == "--only" && i + 1 < argc) {
             a.only = argv[++i];
-            if (a.only != "overhead" && a.only != "accuracy" && a.only != "concurrency") {
-                std::fprintf(stderr, "fault_bench: --only takes overhead, accuracy or concurrency\n");
+            if (a.only != "overhead" && a.only != "accuracy" && a.only != "concurrency" && a.only != "backends") {
+                std::fprintf(stderr, "fault_bench: --only takes overhead, accuracy, concurrency or backends\n");
                 std::exit(2);
             }
         } else if (f == "--set" && i + 1 < argc) {
             a.options += std::string(" ") + argv[++i];
         } else if (f == "--help" || f == "-h") {
-            std::printf("usage: fault_bench [--quick] [--runs N] [--sweeps N] [--only overhead|accuracy|concurrency]\n"
+            std::printf("usage: fault_bench [--quick] [--runs N] [--sweeps N]\n"
+                        "                   [--only overhead|accuracy|concurrency|backends]\n"
                         "                   [--set key=value]...   (DiME settings for every engine run)\n");
             std::exit(0);
         } else {
@@ -80,15 +82,17 @@ struct EngineRun {
 
 // A fresh engine with `latency_ns` (bandwidth so high that transmission is negligible, unless
 // given), the region stamped (page i holds i), warm sweeps, then timed sweeps.
-EngineRun run_engine(const Args& a, int threads, uint64_t latency_ns, uint64_t bandwidth_bps = 1000000000000000ull) {
+EngineRun run_engine(const Args& a, int threads, uint64_t latency_ns, uint64_t bandwidth_bps = 1000000000000000ull,
+                     const std::string& backend = "") {
     EngineRun out;
     dime::Config cfg;
     cfg.latency_ns = latency_ns;
     cfg.bandwidth_bps = bandwidth_bps;
     cfg.local_npages = a.pool;
     cfg.summary = false;
-    if (!a.options.empty()) {
-        const dime::ConfigResult r = dime::apply_options_string(cfg, a.options, "--set");
+    const std::string options = backend.empty() ? a.options : a.options + " backend=" + backend;
+    if (!options.empty()) {
+        const dime::ConfigResult r = dime::apply_options_string(cfg, options, "--set");
         if (!r.ok) {
             std::fprintf(stderr, "fault_bench: %s\n", r.error.c_str());
             std::exit(2);
@@ -182,6 +186,36 @@ void accuracy(const Args& a) {
     }
 }
 
+// The two backends on the same walk, alternating, several runs: DiME's own cost per fault (delay
+// 0: the mean access time, and the calibrated overhead the engine subtracts), the fault rate with
+// one and two threads, and the per-access accuracy for two delay targets.
+void backends(const Args& a) {
+    const char* const names[] = {"userfaultfd", "mprotect"};
+    std::printf("\n== Backends side by side (alternating, %d runs, medians; pool %zu pages, region %zux) ==\n", a.runs,
+                a.pool, a.factor);
+    std::printf("%-12s %-8s %10s %14s %16s %14s %16s\n", "backend", "threads", "delay us", "mean ns/access",
+                "median ns/access", "faults/s", "calibrated ns");
+    for (uint64_t target_us : {0, 10, 50})
+        for (int threads : {1, 2}) {
+            if (target_us != 0 && threads != 1) continue;
+            std::vector<double> mean[2], median[2], rate[2], own[2];
+            for (int r = 0; r < a.runs; ++r)
+                for (int b = 0; b < 2; ++b) {
+                    const EngineRun d = run_engine(a, threads, target_us * 1000 / 2, 1000000000000000ull, names[b]);
+                    if (!d.ok) continue;
+                    mean[b].push_back(d.app.mean_ns);
+                    median[b].push_back(d.app.median_ns);
+                    rate[b].push_back(d.faults_per_s);
+                    own[b].push_back(double(d.overhead_ns));
+                }
+            for (int b = 0; b < 2; ++b)
+                if (!mean[b].empty())
+                    std::printf("%-12s %-8d %10lu %14.0f %16.0f %14.0f %16.0f\n", names[b], threads,
+                                (unsigned long)target_us, median_of(mean[b]), median_of(median[b]), median_of(rate[b]),
+                                median_of(own[b]));
+        }
+}
+
 void concurrency(const Args& a) {
     std::printf("\n== Concurrent faults overlap: 4 threads, 25 us per access (target >= 0.9 x 4 / 25 us = 144000/s) ==\n");
     std::vector<double> rates, means;
@@ -207,5 +241,6 @@ int main(int argc, char** argv) {
     if (a.only.empty() || a.only == "overhead") overhead_and_throughput(a);
     if (a.only.empty() || a.only == "accuracy") accuracy(a);
     if (a.only.empty() || a.only == "concurrency") concurrency(a);
+    if (a.only.empty() || a.only == "backends") backends(a);
     return 0;
 }

@@ -32,10 +32,17 @@ std::string sysctl_meaning(const std::string& value) {
 std::string backend(const Config& cfg, const HostReport& host) {
     if (cfg.disable)
         return "none: disable is set, so the program runs on DiME's allocator over plain memory";
+    if (cfg.backend == "mprotect")
+        return "mprotect (backend: mprotect): faults are served by a SIGSEGV handler, no userfaultfd needed";
     if (host.userfaultfd_usable())
-        return "userfaultfd (the default): a program started by dime run is emulated";
+        return cfg.backend == "auto" ? "userfaultfd (backend: auto, and userfaultfd is usable here)"
+                                     : "userfaultfd (the default): a program started by dime run is emulated";
+    if (cfg.backend == "auto")
+        return "mprotect (backend: auto, and userfaultfd is not usable here): faults are served by a SIGSEGV "
+               "handler";
     return "none: userfaultfd is not usable here (see the lines above), so a program started by dime "
-           "run stops before main() with exit status 1";
+           "run stops before main() with exit status 1; backend: auto or mprotect would run it on the "
+           "mprotect backend";
 }
 
 }  // namespace

@@ -962,6 +962,15 @@ ConfigResult validate(const Config& cfg) {
                                    quoted(cfg.instance)));
     if (cfg.prefetch_window() < Config::kPrefetchAuto)
         return failure(fmt::format("prefetch: {} is neither a window in pages (0 to 256) nor auto", quoted(cfg.prefetch)));
+    // The mprotect backend serves each fault in the faulting thread: no thread of DiME's fetches
+    // ahead or samples local pages in idle time.
+    if (cfg.backend == "mprotect" && cfg.prefetch_window() != 0)
+        return failure(fmt::format("prefetch: {} needs backend: userfaultfd (the mprotect backend fetches nothing ahead)",
+                                   quoted(cfg.prefetch)));
+    if (cfg.backend == "mprotect" && cfg.access_sample_percent > 0)
+        return failure(fmt::format("access_sample_percent: {} needs backend: userfaultfd (the mprotect backend "
+                                   "tracks no accesses; -1 or 0)",
+                                   cfg.access_sample_percent));
     if (cfg.policy == "plugin") {
         if (cfg.policy_plugin.empty())
             return failure("policy: 'plugin' needs policy_plugin, the path of the policy's shared object");

@@ -1,5 +1,6 @@
-// engine.cpp — assembles the engine: userfaultfd, page table, pool, policy, handler thread;
-// registers regions; calibrates DiME's own cost per fault; keeps pages intact across fork().
+// engine.cpp — assembles the engine: the backend (userfaultfd and its handler thread, or
+// mprotect), page table, pool, policy; registers regions; calibrates DiME's own cost per fault;
+// keeps pages intact across fork().
 // Runs on application threads (start, map/unmap, fork hooks); the fault path is in
 // fault_handler.cpp.
 #include "engine.h"
@@ -20,10 +21,12 @@
 #include "instance.h"
 #include "local_pool.h"
 #include "log.h"
+#include "mprotect_backend.h"
 #include "output_path.h"
 #include "overcommit.h"
 #include "page_table.h"
 #include "policies/policy.h"
+#include "sys_memory.h"
 #include "thread_role.h"
 
 namespace dime {
@@ -101,10 +104,25 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
         return e;
     }
 
-    const char* why = nullptr;
-    const int fd = uffd::open_descriptor(&e->caps_, &why);
-    if (fd < 0) return fail(why ? why : "cannot open userfaultfd");
-    e->fd_ = descriptors::adopt(fd);
+    e->mprotect_ = cfg.backend == "mprotect";
+    if (!e->mprotect_) {
+        const char* why = nullptr;
+        const int fd = uffd::open_descriptor(&e->caps_, &why);
+        if (fd >= 0) {
+            e->fd_ = descriptors::adopt(fd);
+        } else if (cfg.backend == "auto") {
+            // Where userfaultfd is forbidden (seccomp in a container, vm.unprivileged_userfaultfd=0).
+            e->mprotect_ = true;
+            const bool dropped = e->cfg_.prefetch_window() != 0 || e->cfg_.access_sample_percent > 0;
+            e->cfg_.prefetch = "0";
+            e->cfg_.access_sample_percent = 0;
+            logf(LogLevel::kWarn, "backend auto: {}; using backend mprotect instead{}",
+                 why ? why : "userfaultfd cannot be opened",
+                 dropped ? " (without prefetch and access tracking)" : "");
+        } else {
+            return fail(why ? why : "cannot open userfaultfd");
+        }
+    }
 
     if (!e->pages_->init(cfg.page_size, kSpanBytes, e->tier_count_))
         return fail("cannot reserve address space for emulated memory (ulimit -v?)");
@@ -112,11 +130,15 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
                    static_cast<int>(e->pages_->span_bytes() / e->pages_->tier_span_bytes()), cfg.page_size);
     // The spans are registered once: handing memory out and back is then only mprotect.
     e->register_wp_ = e->caps_.write_protect;
-    if (const int rc = e->register_span(); rc != 0)
-        return fail(std::string("cannot register emulated memory with userfaultfd: ") + strerror(-rc));
+    if (!e->mprotect_)
+        if (const int rc = e->register_span(); rc != 0)
+            return fail(std::string("cannot register emulated memory with userfaultfd: ") + strerror(-rc));
     e->pool_ = std::make_unique<LocalPool>(std::move(policy), cfg.pool_pages(), *e->stats_);
     if (!e->pool_->init(e->pages_->max_pages())) return fail("cannot allocate the replacement policy's metadata");
-    e->handler_ = std::make_unique<FaultHandler>(e->fd_, e->caps_, e->cfg_, *e->pages_, *e->pool_, *e->stats_);
+    if (e->mprotect_)
+        e->handler_ = std::make_unique<MprotectBackend>(e->cfg_, *e->pages_, *e->pool_, *e->stats_);
+    else
+        e->handler_ = std::make_unique<FaultHandler>(e->fd_, e->caps_, e->cfg_, *e->pages_, *e->pool_, *e->stats_);
     if (cfg.attribution) {
         e->attribution_ = std::make_unique<Attribution>();
         if (!e->attribution_->init(e->pages_->app_base(), e->pages_->span_bytes(), e->pages_->page_shift(),
@@ -278,6 +300,25 @@ void Engine::calibrate() {
 
 uint64_t Engine::overhead_ns() const { return handler_ ? handler_->overhead().refetch_ns : 0; }
 
+const char* Engine::backend_name() const { return !emulating() ? "none" : mprotect_ ? "mprotect" : "userfaultfd"; }
+
+int Engine::hold_resident(uintptr_t addr, size_t len, bool write) {
+    if (!needs_resident_buffers() || !touches_span(reinterpret_cast<const void*>(addr), len)) return -1;
+    return handler_->hold_resident(addr, len, write);
+}
+
+void Engine::release_resident(int hold) {
+    if (hold >= 0 && handler_) handler_->release_resident(hold);
+}
+
+uint64_t Engine::span_mappings() const {
+    return mprotect_ && handler_ ? static_cast<const MprotectBackend&>(*handler_).mappings() : 0;
+}
+
+uint64_t Engine::span_mappings_peak() const {
+    return mprotect_ && handler_ ? static_cast<const MprotectBackend&>(*handler_).mappings_peak() : 0;
+}
+
 Totals Engine::totals() const { return stats_->snapshot(); }
 
 std::string Engine::expand_report_path(const std::string& configured, long pid, bool descendant) {
@@ -339,8 +380,13 @@ void Engine::after_fork_in_child() {
     control_.unlock();
 }
 
-// The parent's handler thread does not exist here; its descriptors are the parent's files.
+// The parent's handler thread does not exist here; its descriptors are the parent's files. With
+// the mprotect backend the child's emulated memory becomes accessible, contents in place.
 void Engine::go_plain_in_child() {
+    if (mprotect_)
+        for (const Piece& pc : space_.pieces(pages_->app_base(), pages_->app_base() + pages_->span_bytes()))
+            if (pc.kind == PieceKind::kEmulated || pc.kind == PieceKind::kHeap)
+                sys::mprotect(reinterpret_cast<void*>(pc.start), pc.end - pc.start, PROT_READ | PROT_WRITE);
     forked_child_ = true;
     if (instance_) instance_->abandon_in_child();  // the parent's slot stays the parent's
     handler_->abandon_in_child();
@@ -353,6 +399,11 @@ void Engine::go_plain_in_child() {
 // (register_span), counters from zero, and a handler thread that first evicts the
 // pool back down to capacity (in the background: a child that calls exec at once pays little).
 bool Engine::emulate_in_child(std::string* why) {
+    if (mprotect_) {  // every protection and page is inherited in place: the state is exact
+        stats_->reset_counters();
+        if (attribution_) attribution_->reset_faults();
+        return handler_->start_in_child(why);
+    }
     const char* open_why = nullptr;
     uffd::Capabilities caps;
     const int fresh = uffd::open_descriptor(&caps, &open_why);

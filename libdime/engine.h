@@ -1,6 +1,7 @@
-// engine.h — the DiME engine as a link-in library: one userfaultfd, one handler thread, one
-// local page pool, and the emulated regions registered with them. The preload shim, the
-// examples, the benchmarks and the unit tests all drive the engine through this class.
+// engine.h — the DiME engine as a link-in library: one local page pool, the emulated regions,
+// and the backend that serves their faults (a userfaultfd and its handler thread, or the mprotect
+// backend's SIGSEGV handler; see page_backend.h). The preload shim, the examples, the benchmarks
+// and the unit tests all drive the engine through this class.
 #pragma once
 
 #include <atomic>
@@ -25,13 +26,15 @@ class Server;
 }
 class FaultHandler;
 class Instance;
+class PageBackend;
 class LocalPool;
 class PageTable;
 
 class Engine {
 public:
-    // Opens userfaultfd, builds the pool and policy, starts (and calibrates) the handler
-    // thread. Returns nullptr and sets *error to one user-facing line on failure.
+    // Opens userfaultfd (or, with backend mprotect or auto where userfaultfd is forbidden,
+    // installs the SIGSEGV handler), builds the pool and policy, starts (and calibrates) the
+    // backend. Returns nullptr and sets *error to one user-facing line on failure.
     static std::unique_ptr<Engine> start(const Config& cfg, std::string* error);
     ~Engine();  // stops the handler and unmaps every emulated region
     Engine(const Engine&) = delete;
@@ -147,7 +150,22 @@ public:
     void after_fork_in_child();
 
     // Whether emulation runs (false with disable: the regions are plain memory).
-    bool emulating() const { return fd_ >= 0; }
+    bool emulating() const { return fd_ >= 0 || (mprotect_ && !forked_child_); }
+    // The backend serving faults: "userfaultfd", "mprotect", or "none" without emulation.
+    const char* backend_name() const;
+    // Kernel-mode access with the mprotect backend (the preload's I/O hooks): a system call
+    // given a buffer that is not local would fail with EFAULT, so [addr, addr + len)'s emulated
+    // pages are fetched first (as faults would, delay included; `write`: made writable) and kept
+    // local until release_resident(hold). -1 when there is nothing to release (other backends,
+    // or no emulated memory in the range). Not from DiME's own threads.
+    bool needs_resident_buffers() const { return mprotect_ && emulating(); }
+    // (An address, not a pointer: the hooks pass buffers glibc declares write-only.)
+    int hold_resident(uintptr_t addr, size_t len, bool write);
+    void release_resident(int hold);
+    // With the mprotect backend: the memory mappings (VMAs) its span costs now and at most
+    // (estimated from the page states; 0 with other backends).
+    uint64_t span_mappings() const;
+    uint64_t span_mappings_peak() const;
     // The process this engine reports for, and whether it descends from the one that was
     // started with the report path (a forked child, or an exec'd program that found
     // DIME_ROOT_PID naming another process): then the report goes to <report>.<pid>.
@@ -195,6 +213,7 @@ private:
     bool descendant_ = false;    // see descendant()
     long pid_ = 0;               // the process this engine serves (a vfork child shares it, and must not report)
     bool register_wp_ = false;   // the application span is registered for write-protect faults too
+    bool mprotect_ = false;      // backend mprotect: no descriptor, faults come as SIGSEGV
     bool tier_local_[kMaxTiers] = {};  // a local tier: its sub-span is plain memory, never registered
     mutable std::mutex control_;  // serialises map/unmap/fork against each other, never the fault path
     // Under control_: the span's partition, and the regions map_region handed out (base -> bytes).
@@ -210,7 +229,7 @@ private:
     std::unique_ptr<Stats> stats_;
     std::unique_ptr<PageTable> pages_;
     std::unique_ptr<LocalPool> pool_;
-    std::unique_ptr<FaultHandler> handler_;
+    std::unique_ptr<PageBackend> handler_;  // the fault handler thread, or the mprotect backend
     std::unique_ptr<Attribution> attribution_;
     std::unique_ptr<control::Server> control_server_;
     std::unique_ptr<Instance> instance_;

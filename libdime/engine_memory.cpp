@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 
 #include "engine.h"
-#include "fault_handler.h"
+#include "page_backend.h"
 #include "log.h"
 #include "overcommit.h"
 #include "page_table.h"
@@ -86,7 +86,10 @@ bool Engine::touches_span(const void* addr, size_t len) const {
 }
 
 bool Engine::make_accessible(uintptr_t start, uintptr_t end) {
-    if (sys::mprotect(ptr(start), end - start, kReadWrite) != 0) return false;
+    // With the mprotect backend emulated memory is handed out still PROT_NONE: its first touch
+    // must fault. A local tier's is plain memory, read-write at once.
+    if ((!mprotect_ || !emulating() || in_local_tier(start)) && sys::mprotect(ptr(start), end - start, kReadWrite) != 0)
+        return false;
     // The handler may now prefetch never-used pages here; it clears the bits when the range is
     // given back (discard_pages with inaccessible) or detached. A local tier never faults.
     if (!in_local_tier(start))
@@ -160,7 +163,7 @@ bool Engine::restore_reservation(uintptr_t start, uintptr_t end) {
                                   -1, 0);
     if (sys::is_error(r)) return false;
     sys::madvise(ptr(start), len, MADV_NOHUGEPAGE);
-    if (!emulating()) return true;
+    if (!emulating() || mprotect_) return true;
     // Registered again tier by tier, except where a tier is local (plain memory).
     bool ok = true;
     for (uintptr_t at = start; at < end;) {

@@ -18,6 +18,7 @@
 #include "instance.h"
 #include "link_model.h"
 #include "local_pool.h"
+#include "page_backend.h"
 #include "page_table.h"
 #include "prefetcher.h"
 #include "stats.h"
@@ -29,54 +30,48 @@ namespace dime {
 
 enum class FetchKind : uint8_t { kFirstTouch, kRefetch };
 
-// DiME's own cost per fault as the application sees it with no injected delay.
-struct Overhead {
-    uint64_t first_touch_ns = 0;
-    uint64_t refetch_ns = 0;
-};
-
-class FaultHandler {
+class FaultHandler final : public PageBackend {
 public:
     FaultHandler(int uffd, const uffd::Capabilities& caps, const Config& cfg, PageTable& pages, LocalPool& pool,
                  Stats& stats);
-    ~FaultHandler();
+    ~FaultHandler() override;
 
     // Starts the thread (pinned if cfg.handler_cpu >= 0). False + *error on failure.
-    bool start(std::string* error);
+    bool start(std::string* error) override;
     // Resolves what is in flight and ends the thread.
-    void stop();
+    void stop() override;
 
     // While calibrating, faults are resolved as soon as they arrive, with no delay.
-    void set_calibrating(bool on) { calibrating_.store(on, std::memory_order_relaxed); }
+    void set_calibrating(bool on) override { calibrating_.store(on, std::memory_order_relaxed); }
     // While calibration measures DiME's own cost, write-backs book no link time: the queueing
     // behind them would be mistaken for overhead and subtracted from every later fault.
-    void set_writeback_free(bool on) { writeback_free_.store(on, std::memory_order_relaxed); }
-    void set_overhead(Overhead o);
+    void set_writeback_free(bool on) override { writeback_free_.store(on, std::memory_order_relaxed); }
+    void set_overhead(Overhead o) override;
     // A new latency and bandwidth for tier `tier`'s link (dime ctl set), from any thread: the
     // handler applies it before it books the next fetch. Fetches in flight keep their due times.
-    void set_link(int tier, uint64_t latency_ns, uint64_t bandwidth_bps);
+    void set_link(int tier, uint64_t latency_ns, uint64_t bandwidth_bps) override;
     // Faults are charged to allocation sites here (before start(); nullptr = attribution off).
-    void set_attribution(Attribution* a) { attribution_ = a; }
-    Overhead overhead() const;
+    void set_attribution(Attribution* a) override { attribution_ = a; }
+    Overhead overhead() const override;
 
     // Synchronous requests from other threads (serialised by the caller).
     // Before fork(): resolves what is in flight, brings every evicted page back and stops
     // evicting, so the child inherits every page in place while the handler keeps serving
     // faults (glibc touches the heap inside fork(), before and after our hooks).
-    void prepare_fork();
+    void prepare_fork() override;
     // After fork() in the parent: evicts back down to capacity.
-    void fork_done();
+    void fork_done() override;
     // In a fork child whose engine has put its own userfaultfd at this handler's descriptor
     // number: a fresh eventfd (at the same number), request state reset, evictions resumed,
     // a new thread, and (waited for) eviction down to capacity. False + *error on failure
     // (then nothing runs and abandon_in_child() may be called).
-    bool start_in_child(std::string* error);
+    bool start_in_child(std::string* error) override;
     // In a fork child that runs on plain memory: closes the child's copy of the eventfd. The
     // thread does not exist here; the object is never destroyed.
-    void abandon_in_child();
-    void reset_stats();
+    void abandon_in_child() override;
+    void reset_stats() override;
     // The fault/eviction stream when `trace` is set (trace_recorder.h); inactive otherwise.
-    const TraceRecorder& trace() const { return trace_; }
+    const TraceRecorder& trace() const override { return trace_; }
 
     // Requests on page ranges [first, first + count), for the mmap family (fault_handler_ranges.cpp).
     // Drops the pages: in-flight faults on them are woken (they retry), local pages leave the pool
@@ -84,27 +79,27 @@ public:
     // With `inaccessible`, the handler first makes the range PROT_NONE itself, so that no
     // eviction can meet a page there in between (UFFDIO_MOVE refuses mismatched protections).
     // 0, or the negative errno of that mprotect (the pages are discarded all the same).
-    int discard_pages(PageId first, PageId count, bool inaccessible = false);
+    int discard_pages(PageId first, PageId count, bool inaccessible = false) override;
     // Moves the pages' contents, wherever they are (local or remote), to [dst, dst + count), whose
     // pages must be untouched; the source pages end up untouched. In-flight faults on the source
     // are resolved first.
-    void move_pages(PageId first, PageId count, PageId dst);
+    void move_pages(PageId first, PageId count, PageId dst) override;
     // Brings the pages back (in-flight faults resolved, remote pages fetched), drops them from
     // the pool without unmapping them, marks them untouched and unregisters the range from the
     // userfaultfd: the memory becomes plain and keeps its contents. 0 or a negative errno.
-    int detach_pages(PageId first, PageId count);
+    int detach_pages(PageId first, PageId count) override;
     // dime_prefetch(): starts fetching the remote (and never-used, accessible) pages of the range
     // now, as prefetches (mapped when they arrive, no waiter), at most half the pool's capacity.
     // Returns how many fetches it started.
-    int prefetch_pages(PageId first, PageId count);
+    int prefetch_pages(PageId first, PageId count) override;
 
     // Requests from the program (include/dime.h; fault_handler_control.cpp).
     // Evicts every local page of [first, first + count) now (in-flight fetches there are resolved
     // first, then evicted too) and returns how many pages left. Nothing while fork() pauses evictions.
-    uint64_t evict_range(PageId first, PageId count);
+    uint64_t evict_range(PageId first, PageId count) override;
     // Sets the pool's capacity to `pages` and, when that shrinks it, evicts down to it before
     // returning.
-    void resize_pool(uint64_t pages);
+    void resize_pool(uint64_t pages) override;
 
     // Instances (fault_handler_instance.cpp): from now on the pool counts against `in`'s budget
     // and the links are the instance's (nullptr: this process's own again). Served by the

@@ -58,6 +58,11 @@ void flush_notes() {
     if (notes & static_cast<uint32_t>(Note::kMoveDisabled))
         log_message(LogLevel::kWarn,
                     "the kernel refused UFFDIO_MOVE (EINVAL): evictions and re-fetches copy pages from now on");
+    if (notes & static_cast<uint32_t>(Note::kMappingsHigh))
+        log_message(LogLevel::kWarn,
+                    "backend mprotect: the local pages are scattered over 90% of the memory mappings "
+                    "vm.max_map_count leaves DiME; at the limit the program stops (raise vm.max_map_count, or use "
+                    "a larger page_size)");
 }
 
 }  // namespace dime

@@ -36,6 +36,7 @@ void logf(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
 // syscall); flush_notes() logs and clears what was noted, on an application thread.
 enum class Note : uint32_t {
     kMoveDisabled = 1u << 0,  // the kernel refused UFFDIO_MOVE with EINVAL/ENOTTY: copy from now on
+    kMappingsHigh = 1u << 1,  // backend mprotect: the span uses 90% of what vm.max_map_count leaves it
 };
 void note(Note n);
 void flush_notes();

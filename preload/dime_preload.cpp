@@ -5,14 +5,17 @@
 //
 // Routing (the whole policy of this file):
 // - allocations go to glibc while the engine is not up, on DiME's own threads (t_internal), inside
-//   DiME entry points (InternalScope), on a thread that has begun to exit, and for alignments the
-//   arena cannot serve; everything else goes to the emulated heap of the tier the placement rules
+//   DiME entry points (InternalScope), on a thread that has begun to exit, for alignments the
+//   arena cannot serve, and, with the mprotect backend, when glibc itself allocates (its stdio
+//   buffers, directory streams and the like, which it hands to the kernel in calls the preload
+//   cannot see); everything else goes to the emulated heap of the tier the placement rules
 //   choose (one heap per tier; with no rules, the default tier's, without looking further);
 // - free, realloc and malloc_usable_size dispatch by address: a glibc pointer stays glibc's, an
 //   emulated one goes to the heap of the tier whose range holds it;
 // - realloc keeps a block in its tier unless a placement rule matches the new size and call site
 //   and names another tier: then the block moves (new block there, copy, free the old one).
 #include <dlfcn.h>
+#include <link.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
@@ -94,6 +97,33 @@ std::atomic<size_t (*)(void*)> g_libc_usable_size{nullptr};
 
 inline bool thread_may_allocate() { return !dime::t_internal && dime::EmulatedHeap::thread_can_allocate(); }
 
+// With the mprotect backend: glibc's executable code, whose own allocations go to glibc (see the
+// routing above). Empty (length 0) otherwise.
+uintptr_t g_glibc_code = 0;
+uintptr_t g_glibc_code_bytes = 0;
+
+inline bool allocated_by_glibc(const void* caller) {
+    return reinterpret_cast<uintptr_t>(caller) - g_glibc_code < g_glibc_code_bytes;
+}
+
+// Finds libc.so.6's executable segment (the loader's list of objects; start-up only).
+void find_glibc_code() {
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void*) -> int {
+            const char* slash = info->dlpi_name ? std::strrchr(info->dlpi_name, '/') : nullptr;
+            const char* base = slash ? slash + 1 : info->dlpi_name;
+            if (base == nullptr || std::strncmp(base, "libc.so", 7) != 0) return 0;
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+                g_glibc_code = info->dlpi_addr + ph.p_vaddr;
+                g_glibc_code_bytes = ph.p_memsz;
+            }
+            return 1;
+        },
+        nullptr);
+}
+
 // Out of line, so the hooks' common path (no rules) stays a few instructions.
 __attribute__((noinline)) dime::EmulatedHeap* heap_by_rules(size_t n, const void* caller) {
     return g_heaps[placement().choose(n, caller)];
@@ -111,6 +141,7 @@ __attribute__((noinline)) dime::EmulatedHeap* heap_by_site(size_t n, const void*
 inline dime::EmulatedHeap* heap_for_allocation(size_t n, const void* caller) {
     dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
     if (h == nullptr || !thread_may_allocate()) return nullptr;
+    if (__builtin_expect(g_glibc_code_bytes != 0, 0) && allocated_by_glibc(caller)) return nullptr;
     const Mode mode = g_mode;
     if (__builtin_expect(mode == Mode::none, 1)) return h;
     if (mode == Mode::sites_only) {
@@ -248,8 +279,9 @@ __attribute__((constructor(101))) void dime_preload_start() {
     }
     if (!ok) exit_start_failure(error.empty() ? "cannot start the emulation" : error);
     engine->set_descendant(descendant);
-    dime::logf(dime::LogLevel::kInfo, "pid {}: {}; pool {} pages, {} tier(s), heap {} MiB each, default tier {} at {}",
+    dime::logf(dime::LogLevel::kInfo, "pid {}: {} ({}); pool {} pages, {} tier(s), heap {} MiB each, default tier {} at {}",
                getpid(), engine->emulating() ? "emulating" : "emulation off (disable), plain memory",
+               engine->backend_name(),
                cfg.pool_pages(), engine->tier_count(), heaps[0]->size() >> 20, cfg.default_tier,
                heaps[cfg.tier_index(cfg.default_tier)]->base());
 
@@ -283,6 +315,9 @@ __attribute__((constructor(101))) void dime_preload_start() {
         if (!g_engine->start_control(&why))
             dime::logf(dime::LogLevel::kWarn, "no control socket (dime ctl cannot reach pid {}): {}", getpid(), why);
     }
+    if (g_engine->needs_resident_buffers()) find_glibc_code();
+    dime::preload::resolve_signal_hooks();
+    dime::preload::enable_kernel_access_hooks(g_engine);
     g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
     dime::preload::enable_mmap_hooks(g_engine);
 }

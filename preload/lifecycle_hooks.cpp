@@ -14,41 +14,13 @@
 
 #include "descriptors.h"
 #include "lifecycle.h"
+#include "real_function.h"
 
 #define DIME_HOOK extern "C" __attribute__((visibility("default")))
 
 namespace {
 
-// The next definition of a function after libdime.so (normally glibc's), found on first use.
-template <typename Signature>
-class Real;
-
-template <typename R, typename... Args>
-class Real<R(Args...)> {
-public:
-    explicit constexpr Real(const char* name) : name_(name) {}
-    R (*get())(Args...) {
-        auto fn = fn_.load(std::memory_order_acquire);
-        if (__builtin_expect(fn == nullptr, 0)) {
-            fn = reinterpret_cast<R (*)(Args...)>(dlsym(RTLD_NEXT, name_));
-            if (fn == nullptr) missing();
-            fn_.store(fn, std::memory_order_release);
-        }
-        return fn;
-    }
-
-private:
-    [[noreturn]] void missing() const {
-        char line[128];
-        const int n = std::snprintf(line, sizeof line, "dime: %s not found after libdime.so\n", name_);
-        if (n > 0 && write(STDERR_FILENO, line, static_cast<size_t>(n)) < 0) {
-            // nothing more to do
-        }
-        std::abort();
-    }
-    const char* name_;
-    std::atomic<R (*)(Args...)> fn_{nullptr};
-};
+using dime::preload::Real;
 
 Real<int(int)> real_close{"close"};
 Real<int(unsigned, unsigned, int)> real_close_range{"close_range"};

@@ -71,3 +71,19 @@ endforeach()
 # (f) Too much memory: refusals as the kernel's (natively too); then a 64 MiB heap filled by new.
 dime_hostile_test(hostile_oom NATIVE)
 dime_hostile_test(hostile_oom NAME exhaust ARGS exhaust OPTIONS "heap_bytes=64MiB")
+
+# The same programs on the mprotect backend, where DiME's SIGSEGV handler sits in front of the
+# program's. A signal sent to a thread that waits in a fetch is blocked until the fetch ends, so it
+# causes no duplicate fault there (no duplicate_faults counter).
+dime_hostile_test(hostile_signals NAME mprotect OPTIONS "latency_ns=50000 backend=mprotect")
+dime_hostile_test(hostile_mmap NAME mprotect OPTIONS "backend=mprotect")
+dime_hostile_test(hostile_oom NAME mprotect OPTIONS "backend=mprotect")
+dime_hostile_test(hostile_oom NAME exhaust.mprotect ARGS exhaust OPTIONS "heap_bytes=64MiB backend=mprotect")
+foreach(mode exit _exit exit-thread)
+  add_test(NAME hostile.hostile_exit.${mode}.mprotect
+    COMMAND env -u LD_PRELOAD -u DIME_CONFIG
+            "DIME_OPTIONS=backend=mprotect latency_ns=1000000000 bandwidth_bps=1000000000000 overhead_ns=0 first_touch=local local_npages=4096 attribution_lines=false"
+            $<TARGET_FILE:hostile_exit> $<TARGET_FILE:dime_preload> ${CMAKE_CURRENT_BINARY_DIR}/hostile.exit.${mode}.mprotect.json
+            ${mode})
+  set_tests_properties(hostile.hostile_exit.${mode}.mprotect PROPERTIES TIMEOUT 120)
+endforeach()

@@ -76,6 +76,20 @@ dime_lifecycle_test(sigterm_default preload_exit_paths ARGS sigterm-default EXPE
 # dlopen by RUNPATH, with RTLD_DEEPBIND: the plugin's malloc stays DiME's.
 dime_lifecycle_test(dlopen_deepbind preload_dlopen ENV DIME_LOG=info EXPECT_STDERR "RTLD_DEEPBIND removed")
 
+# The mprotect backend through the same life cycle: fork children go on with the parent's
+# protections (or on plain memory), exec and spawn children start afresh, exits while threads wait
+# in the SIGSEGV handler for their fetches.
+dime_lifecycle_test(fork_child_emulated.mprotect preload_fork_child HEAVY ARGS emulate OPTIONS "backend=mprotect"
+  SUMMARY_LINES 3)
+dime_lifecycle_test(fork_child_plain.mprotect preload_fork_child HEAVY ARGS plain
+  OPTIONS "backend=mprotect fork_child=plain" SUMMARY_LINES 1)
+dime_lifecycle_test(spawn.mprotect preload_spawn HEAVY OPTIONS "backend=mprotect")
+dime_lifecycle_test(exit_from_thread.mprotect preload_exit_paths ARGS thread-exit OPTIONS "backend=mprotect"
+  SUMMARY_LINES 1)
+dime_lifecycle_test(exit_from_signal_handler.mprotect preload_exit_paths ARGS signal-exit OPTIONS "backend=mprotect"
+  SUMMARY_LINES 1)
+dime_lifecycle_test(close_all_daemonize.mprotect preload_close_all ARGS daemonize,0 OPTIONS "backend=mprotect")
+
 # DIME_DISABLE=1: the allocator on plain memory, no userfaultfd, report backend "none".
 dime_lifecycle_test(disabled preload_spawn ARGS --list-fds,0,close ENV DIME_DISABLE=1 EXPECT_REPORT none)
 dime_lifecycle_test(disabled_close_all preload_close_all ARGS close_range,0 ENV DIME_DISABLE=1 EXPECT_REPORT none)

@@ -46,3 +46,8 @@ dime_mmap_test(preload_mmap_ops MEMORY mmaps,munmaps,mremaps,discards,detaches M
 # and mprotect of units (detaches), mremap of whole units.
 dime_mmap_test(preload_mmap_ops NAME 64KiB POOL 16 PAGE_SIZE 65536 OPTIONS "page_size=64KiB"
                MEMORY mmaps,munmaps,mremaps,discards,detaches MIN_REFETCH 200)
+# Both again on the mprotect backend.
+dime_mmap_test(preload_mmap_arena NAME mprotect OPTIONS "backend=mprotect" MEMORY mmaps,munmaps,mremaps
+               MIN_REFETCH 4000)
+dime_mmap_test(preload_mmap_ops NAME mprotect OPTIONS "backend=mprotect"
+               MEMORY mmaps,munmaps,mremaps,discards,detaches MIN_REFETCH 1000)

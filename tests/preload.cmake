@@ -2,7 +2,7 @@
 # small local pool, checks every byte it wrote itself, and its report must show faults, re-fetches
 # and evictions (so a heap that silently was not emulated fails). Included by tests/CMakeLists.txt.
 foreach(prog preload_heap preload_threads preload_fork preload_fork_nss preload_fork_file preload_syscalls
-             preload_arena_full preload_exit_race)
+             preload_arena_full preload_exit_race preload_segv_chain preload_map_count)
   add_executable(${prog} programs/${prog}.c)
   target_link_libraries(${prog} PRIVATE Threads::Threads)
 endforeach()
@@ -15,10 +15,14 @@ set(DIME_PRELOAD_POOL 256)
 set(DIME_PRELOAD_OPTIONS "latency_ns=0 bandwidth_bps=1000000000000")
 
 # dime_preload_test(<program> [ARGS a,b,...] [OPTIONS "key=value ..."] [NAME suffix] [POOL units]
-# [PAGE_SIZE bytes]): runs the program under libdime.so with the options above (plus OPTIONS; POOL
-# replaces local_npages) and checks its exit status and report (PAGE_SIZE: its config.page_size).
+# [PAGE_SIZE bytes] [BACKEND name]): runs the program under libdime.so with the options above (plus
+# OPTIONS; POOL replaces local_npages; BACKEND adds backend=<name>) and checks its exit status and
+# report (PAGE_SIZE: its config.page_size; BACKEND: its engine.backend).
 function(dime_preload_test prog)
-  cmake_parse_arguments(arg "" "ARGS;OPTIONS;NAME;POOL;PAGE_SIZE" "" ${ARGN})
+  cmake_parse_arguments(arg "" "ARGS;OPTIONS;NAME;POOL;PAGE_SIZE;BACKEND" "" ${ARGN})
+  if(arg_BACKEND)
+    string(APPEND arg_OPTIONS " backend=${arg_BACKEND}")
+  endif()
   set(pool ${DIME_PRELOAD_POOL})
   if(arg_POOL)
     set(pool ${arg_POOL})
@@ -36,6 +40,7 @@ function(dime_preload_test prog)
       -DPOOL=${pool}
       -DPAGE_SIZE=${arg_PAGE_SIZE}
       -DARGS=${arg_ARGS}
+      -DBACKEND=${arg_BACKEND}
       -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/run_preload.cmake)
   set_tests_properties(preload.${name} PROPERTIES
     TIMEOUT 300
@@ -60,6 +65,31 @@ dime_preload_test(preload_fork_file ARGS ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(preload.preload_fork_nss preload.preload_fork_file PROPERTIES TIMEOUT 60)
 # A full heap: NULL / ENOMEM, no crash, no other memory.
 dime_preload_test(preload_arena_full ARGS 64 OPTIONS "heap_bytes=64MiB")
+
+# The same programs on the mprotect backend (backend: mprotect, docs/architecture.md): faults served
+# in the faulting thread's SIGSEGV handler, the buffers of read()/write() and the like made resident
+# by the system-call hooks, fork children going on with the parent's protections.
+dime_preload_test(preload_heap NAME mprotect BACKEND mprotect)
+dime_preload_test(preload_threads NAME mprotect BACKEND mprotect)
+dime_preload_test(preload_cxx NAME mprotect BACKEND mprotect)
+dime_preload_test(preload_fork NAME mprotect BACKEND mprotect)
+dime_preload_test(preload_syscalls NAME mprotect BACKEND mprotect ARGS 4,${CMAKE_CURRENT_BINARY_DIR})
+dime_preload_test(preload_exit_race NAME mprotect BACKEND mprotect)
+dime_preload_test(preload_heap NAME 2MiB.mprotect BACKEND mprotect ARGS 40 POOL 4 PAGE_SIZE 2097152
+                  OPTIONS "page_size=2MiB")
+dime_preload_test(preload_threads NAME 64KiB.mprotect BACKEND mprotect POOL 16 PAGE_SIZE 65536
+                  OPTIONS "page_size=64KiB")
+dime_preload_test(preload_fork_nss NAME mprotect BACKEND mprotect)
+dime_preload_test(preload_fork_file NAME mprotect BACKEND mprotect ARGS ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(preload.preload_fork_nss.mprotect preload.preload_fork_file.mprotect PROPERTIES TIMEOUT 60)
+dime_preload_test(preload_arena_full NAME mprotect BACKEND mprotect ARGS 64 OPTIONS "heap_bytes=64MiB")
+# A program with SIGSEGV handlers and guard pages of its own: with the mprotect backend DiME's handler
+# sits in front of the program's, which must see exactly the faults it would see without DiME.
+dime_preload_test(preload_segv_chain)
+dime_preload_test(preload_segv_chain NAME mprotect BACKEND mprotect)
+# vm.max_map_count nearly used up by the program itself, then scattered local pages: with the
+# mprotect backend each costs two mappings, and a fetch the kernel refuses must evict to make room.
+dime_preload_test(preload_map_count NAME mprotect BACKEND mprotect)
 
 # Bad configuration: the shim must stop the program before main() (exit 2, one line naming the
 # culprit, nothing on stdout — /bin/echo would print if main ran).

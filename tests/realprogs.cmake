@@ -6,25 +6,39 @@
 add_executable(realprogs_gen_lines realprogs/gen_lines.c)
 add_executable(realprogs_free_port realprogs/free_port.c)
 
-# dime_realprog_test(<name> [extra script arguments...]): runs tests/realprogs/<name>.sh.
+# dime_realprog_test(<name> [extra script arguments...]): runs tests/realprogs/<name>.sh; with
+# DIME_REALPROG_BACKEND set, as realprogs.<name>.<backend> on that backend.
 function(dime_realprog_test name)
-  add_test(NAME realprogs.${name}
+  set(test realprogs.${name})
+  if(DIME_REALPROG_BACKEND)
+    set(test realprogs.${name}.${DIME_REALPROG_BACKEND})
+  endif()
+  add_test(NAME ${test}
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/realprogs/${name}.sh
       $<TARGET_FILE:dime_preload>
-      ${CMAKE_CURRENT_BINARY_DIR}/realprogs/${name}
+      ${CMAKE_CURRENT_BINARY_DIR}/${test}
       ${CMAKE_CURRENT_SOURCE_DIR}/realprogs
       ${ARGN})
   # Each takes 10-40 s on a 2-core machine; the timeout leaves room for a loaded machine.
-  set_tests_properties(realprogs.${name} PROPERTIES
+  set_tests_properties(${test} PROPERTIES
     LABELS realprogs
     TIMEOUT 600
     SKIP_RETURN_CODE 77)
+  if(DIME_REALPROG_BACKEND)
+    set_tests_properties(${test} PROPERTIES ENVIRONMENT RP_BACKEND=${DIME_REALPROG_BACKEND})
+  endif()
 endfunction()
 
 dime_realprog_test(python)
 dime_realprog_test(sort $<TARGET_FILE:realprogs_gen_lines>)
 dime_realprog_test(sqlite)
 dime_realprog_test(redis $<TARGET_FILE:realprogs_free_port>)
+# python, sqlite and redis again on the mprotect backend (sort adds minutes of the same I/O).
+set(DIME_REALPROG_BACKEND mprotect)
+dime_realprog_test(python)
+dime_realprog_test(sqlite)
+dime_realprog_test(redis $<TARGET_FILE:realprogs_free_port>)
+unset(DIME_REALPROG_BACKEND)
 
 # A C++ program next to another allocator that exports operator new (Debian's libjemalloc.so.2,
 # which redis-server links): new/delete must still agree with malloc/free. Before libdime.so

@@ -13,9 +13,12 @@ if(DEFINED ENV{DIME_SOAK_SECONDS} AND "$ENV{DIME_SOAK_SECONDS}" MATCHES "^[0-9]+
   math(EXPR DIME_SOAK_TIMEOUT "$ENV{DIME_SOAK_SECONDS} + 300")
 endif()
 
-# dime_soak_test(<name> POOL units [PAGE_SIZE bytes] [OPTIONS "key=value ..."] [COUNTERS c,d])
+# dime_soak_test(<name> POOL units [PAGE_SIZE bytes] [OPTIONS "key=value ..."] [COUNTERS c,d] [BACKEND name])
 function(dime_soak_test name)
-  cmake_parse_arguments(arg "" "POOL;PAGE_SIZE;OPTIONS;COUNTERS" "" ${ARGN})
+  cmake_parse_arguments(arg "" "POOL;PAGE_SIZE;OPTIONS;COUNTERS;BACKEND" "" ${ARGN})
+  if(arg_BACKEND)
+    string(APPEND arg_OPTIONS " backend=${arg_BACKEND}")
+  endif()
   set(unit 4096)
   if(arg_PAGE_SIZE)
     set(unit ${arg_PAGE_SIZE})
@@ -30,6 +33,7 @@ function(dime_soak_test name)
       -DPOOL=${arg_POOL}
       -DPAGE_SIZE=${arg_PAGE_SIZE}
       -DCOUNTERS=${arg_COUNTERS}
+      -DBACKEND=${arg_BACKEND}
       -DARGS=--seconds,${DIME_SOAK_RUN_SECONDS},--threads,4,--slots,128,--pool,${arg_POOL},--unit,${unit},--tiers,remote:far:local
       -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/run_soak.cmake)
   # The watchdog ends a stuck run 90 s past its length; ctest's timeout is the last resort.
@@ -46,3 +50,7 @@ dime_soak_test(writeback_clock_prefetch POOL 256 OPTIONS "writeback=true policy=
                COUNTERS dirty_evictions,clean_evictions)
 # 64 KiB units, and the copy path for every eviction (no MOVE): 16 units = 1 MiB.
 dime_soak_test(64KiB_copy_path POOL 16 PAGE_SIZE 65536 OPTIONS "page_size=64KiB uffd_move=false")
+# The mprotect backend: faults served in the faulting threads' SIGSEGV handler, clean pages
+# read-only, the workers' read()/write() buffers held resident by the shim.
+dime_soak_test(mprotect_writeback POOL 256 BACKEND mprotect OPTIONS "writeback=true"
+               COUNTERS dirty_evictions,clean_evictions)

@@ -32,10 +32,12 @@
 #include "uffd.h"
 #include "engine_support.h"
 #include "page_check.h"
+#include "programs/deny_uffd.h"
 
 namespace {
 
 using dime::test::diagnose;
+using dime::test::KernelAccess;
 using dime::test::kPage;
 using dime::test::kWords;
 using dime::test::kZeroVersion;
@@ -53,16 +55,6 @@ dime::Config test_config() {
 
 // Starts an engine; nullptr only when this machine forbids userfaultfd (the caller returns).
 std::unique_ptr<dime::Engine> start_engine(const dime::Config& cfg) { return dime::test::start_valid_engine_or_skip(cfg); }
-
-// Pages of [base, base + pages*kPage) that are not mapped right now (evicted, per the kernel).
-std::vector<size_t> nonresident_pages(const unsigned char* base, size_t pages) {
-    std::vector<unsigned char> vec(pages);
-    REQUIRE(mincore(const_cast<unsigned char*>(base), pages * kPage, vec.data()) == 0);
-    std::vector<size_t> out;
-    for (size_t i = 0; i < pages; ++i)
-        if (!(vec[i] & 1)) out.push_back(i);
-    return out;
-}
 
 void read_full(int fd, unsigned char* dst, size_t n) {
     size_t done = 0;
@@ -164,10 +156,17 @@ TEST_CASE("latency histogram percentiles are within one bucket", "[stats]") {
 // (b) DiME's verification: a sequential walk faults exactly once per page.
 
 TEST_CASE("sequential walk of N pages gives exactly N faults", "[engine][uffd]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
     const std::string mode = GENERATE(as<std::string>{}, "busy", "block", "hybrid");
     // evict_batch 1 keeps the pool exactly full, so eviction counts are exact too; with batches
     // the pool holds between capacity - 2 batches and capacity, and evictions follow.
     const uint64_t batch = GENERATE(uint64_t(1), uint64_t(16));
+    // A first touch is a fault either way: delayed (remote) or zero-filled at once (local). Only
+    // the mprotect backend runs `local` here: the userfaultfd handler counts a local first touch
+    // (and evicts for it) after the ioctl that wakes the thread, so the walk's last fault is
+    // counted a moment after the walk reads the totals.
+    const std::string first_touch =
+        backend == "mprotect" ? GENERATE(as<std::string>{}, "remote", "local") : std::string("remote");
     constexpr uint64_t kPool = 1000;
     constexpr size_t kN = 5000;
     auto cfg = test_config();
@@ -175,7 +174,9 @@ TEST_CASE("sequential walk of N pages gives exactly N faults", "[engine][uffd]")
     cfg.local_npages = kPool;
     cfg.poll_mode = mode;
     cfg.evict_batch = batch;
-    INFO("poll_mode=" << mode << " evict_batch=" << batch);
+    cfg.backend = backend;
+    cfg.first_touch = first_touch;
+    INFO("backend=" << backend << " poll_mode=" << mode << " evict_batch=" << batch << " first_touch=" << first_touch);
     const uint64_t slack = batch == 1 ? 0 : 2 * batch;
     auto engine = start_engine(cfg);
     if (!engine) return;
@@ -326,8 +327,10 @@ TEST_CASE("with no overhead subtracted, no remote access is faster than the fetc
     // overhead_ns=0 turns calibration off, so the handler injects the whole fetch cost after it
     // has seen the fault: whatever the machine does, an access cannot take less. Calibration
     // cannot hide a delay that is too short here.
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
     const uint64_t latency = GENERATE(uint64_t{5000}, uint64_t{20000});
     auto cfg = test_config();
+    cfg.backend = backend;
     cfg.latency_ns = latency;
     cfg.bandwidth_bps = 1000000000ull;  // 1 Gbit/s: transmission (32.8 us) counts too
     cfg.local_npages = 64;
@@ -338,7 +341,7 @@ TEST_CASE("with no overhead subtracted, no remote access is faster than the fetc
 
     const double expected_ns = 2.0 * static_cast<double>(latency) + static_cast<double>(kPage) * 8 * 1e9 / 1e9;
     const auto means = timed_walks(*engine, region, 3);
-    INFO("latency_ns=" << latency << ": mean ns per access per walk: " << show(means) << "(fetch cost "
+    INFO("backend=" << backend << " latency_ns=" << latency << ": mean ns per access per walk: " << show(means) << "(fetch cost "
                        << expected_ns << ")");
     for (double m : means) CHECK(m >= 0.99 * expected_ns);
 }
@@ -351,16 +354,19 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
     constexpr size_t kPages = 8 * kPool;
     constexpr int kThreads = 4;
     constexpr uint64_t kPasses = 4;
-    // Both eviction paths: zero-copy UFFDIO_MOVE, and the write-protected copy fallback.
-    const bool use_move = GENERATE(true, false);
-    INFO("uffd_move=" << use_move);
+    // Both userfaultfd eviction paths (zero-copy UFFDIO_MOVE, the write-protected copy fallback)
+    // and the mprotect backend.
+    const std::string variant = GENERATE(as<std::string>{}, "move", "copy", "mprotect");
+    const bool use_move = variant == "move";
+    INFO("variant " << variant);
     auto cfg = test_config();
     cfg.latency_ns = 1000;
     cfg.local_npages = kPool;
     cfg.uffd_move = use_move;
+    if (variant == "mprotect") cfg.backend = "mprotect";
     auto engine = start_engine(cfg);
     if (!engine) return;
-    if (!use_move) REQUIRE(engine->capabilities().write_protect);
+    if (variant == "copy") REQUIRE(engine->capabilities().write_protect);
     Region region(*engine, kPages);
 
     // --- Threads. Each pass: every thread rewrites the pages it owns (page % kThreads) in a
@@ -452,7 +458,7 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
 
     // --- Kernel-mode accesses: the kernel itself touches evicted pages inside read()/write().
     {
-        auto evicted = nonresident_pages(region.base, kPages);
+        auto evicted = dime::test::evicted_pages(*engine, region.base, kPages);
         INFO("pages evicted after the threaded phase: " << evicted.size());
         REQUIRE(evicted.size() >= 16);
         int pfd[2];
@@ -462,13 +468,14 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
         std::vector<unsigned char> buf(8 * kPage);
 
         auto pick_evicted = [&] {
-            auto now = nonresident_pages(region.base, kPages);
+            auto now = dime::test::evicted_pages(*engine, region.base, kPages);
             REQUIRE(!now.empty());
             return now[now.size() / 2];
         };
 
         {  // write() FROM an evicted page into a pipe
             const size_t p = pick_evicted();
+            const KernelAccess held(*engine, region.page(p), kPage, false);
             const ssize_t n = write(pfd[1], region.page(p), kPage);
             INFO("write(pipe, evicted page " << p << ") = " << n << " (" << std::strerror(errno) << ")");
             REQUIRE(n == static_cast<ssize_t>(kPage));
@@ -476,14 +483,13 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
             CHECK(std::memcmp(buf.data(), shadow.data() + p * kPage, kPage) == 0);
         }
         {  // write() FROM a run of four evicted pages into a file, in one call
-            std::vector<unsigned char> mc(kPages);
-            REQUIRE(mincore(region.base, kPages * kPage, mc.data()) == 0);
+            const std::vector<bool> ev = dime::test::evicted_map(*engine, region.base, kPages);
             size_t start = kPages;
             for (size_t p = 0; p + 4 <= kPages && start == kPages; ++p)
-                if (!(mc[p] & 1) && !(mc[p + 1] & 1) && !(mc[p + 2] & 1) && !(mc[p + 3] & 1))
-                    start = p;
+                if (ev[p] && ev[p + 1] && ev[p + 2] && ev[p + 3]) start = p;
             INFO("no run of four evicted pages found");
             REQUIRE(start < kPages);
+            const KernelAccess held(*engine, region.page(start), 4 * kPage, false);
             const ssize_t n = pwrite(mfd, region.page(start), 4 * kPage, 0);
             INFO("pwrite(memfd, evicted pages " << start << ".." << start + 3 << ") = " << n << " ("
                                                 << std::strerror(errno) << ")");
@@ -495,6 +501,7 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
             const size_t p = pick_evicted();
             make_page(buf.data(), p, 1000);
             REQUIRE(pwrite(mfd, buf.data(), kPage, 0) == static_cast<ssize_t>(kPage));
+            const KernelAccess held(*engine, region.page(p), kPage, true);
             const ssize_t n = pread(mfd, region.page(p), kPage, 0);
             INFO("pread(memfd -> evicted page " << p << ") = " << n << " (" << std::strerror(errno) << ")");
             REQUIRE(n == static_cast<ssize_t>(kPage));
@@ -505,6 +512,7 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
             const size_t p = pick_evicted();
             make_page(buf.data(), p, 2000);
             REQUIRE(write(pfd[1], buf.data(), 200) == 200);
+            const KernelAccess held(*engine, region.page(p) + 1000, 200, true);
             const ssize_t n = read(pfd[0], region.page(p) + 1000, 200);
             INFO("read(pipe -> evicted page " << p << " + 1000, 200) = " << n << " ("
                                               << std::strerror(errno) << ")");
@@ -513,15 +521,15 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
             CHECK(std::memcmp(region.page(p), shadow.data() + p * kPage, kPage) == 0);
         }
         {  // read() INTO two evicted neighbours at once, straddling their boundary
-            std::vector<unsigned char> mc(kPages);
-            REQUIRE(mincore(region.base, kPages * kPage, mc.data()) == 0);
+            const std::vector<bool> ev = dime::test::evicted_map(*engine, region.base, kPages);
             size_t start = kPages;
             for (size_t p = 0; p + 2 <= kPages && start == kPages; ++p)
-                if (!(mc[p] & 1) && !(mc[p + 1] & 1)) start = p;
+                if (ev[p] && ev[p + 1]) start = p;
             REQUIRE(start < kPages);
             make_page(buf.data(), start, 3000);
             REQUIRE(pwrite(mfd, buf.data(), 200, 0) == 200);
             unsigned char* at = region.page(start) + kPage - 100;
+            const KernelAccess held(*engine, at, 200, true);
             const ssize_t n = pread(mfd, at, 200, 0);
             INFO("pread(memfd -> evicted pages " << start << "/" << start + 1 << ") = " << n << " ("
                                                  << std::strerror(errno) << ")");
@@ -542,7 +550,7 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
     // --- fork(): the child checks every page (evicted ones included) against the model as it
     // was at fork time, while the parent rewrites every page; then the parent checks its own.
     {
-        const auto evicted = nonresident_pages(region.base, kPages);
+        const auto evicted = dime::test::evicted_pages(*engine, region.base, kPages);
         INFO("pages evicted at fork: " << evicted.size());
         REQUIRE(!evicted.empty());
         std::fflush(nullptr);
@@ -587,9 +595,62 @@ TEST_CASE("nothing is lost under eviction: threads, read()/write() and fork()", 
     CHECK(end.evictions > after_threads.evictions);
     CHECK(end.refetch_faults > after_threads.refetch_faults);
     // The copy path must really have been taken (and MOVE, when chosen, used throughout
-    // until fork shared the pages).
-    if (use_move)
+    // until fork shared the pages). The mprotect backend has no fallback.
+    if (variant != "copy")
         CHECK(after_threads.eviction_fallbacks == 0);
     else
         CHECK(end.eviction_fallbacks >= end.evictions);
+}
+
+// ---------------------------------------------------------------------------------------------
+// backend: auto picks userfaultfd where it can be opened, and mprotect where a seccomp filter
+// forbids it (deny_uffd.h, as in a container), in a fork child so the filter stays there.
+
+TEST_CASE("backend auto: userfaultfd where it can be opened, mprotect where seccomp forbids it", "[engine][backend]") {
+    auto cfg = test_config();
+    cfg.backend = "auto";
+    cfg.latency_ns = 0;
+    cfg.overhead_ns = 0;
+    cfg.local_npages = 64;
+    {
+        std::string error;
+        auto engine = dime::Engine::start(cfg, &error);
+        INFO(error);
+        REQUIRE(engine);
+        dime::uffd::Capabilities caps;
+        const int fd = dime::uffd::open_descriptor(&caps, nullptr);
+        if (fd >= 0) close(fd);
+        CHECK(std::string(engine->backend_name()) == (fd >= 0 ? "userfaultfd" : "mprotect"));
+    }
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(60);
+        if (deny_userfaultfd() != 0) _exit(126);
+        std::string error;
+        auto engine = dime::Engine::start(cfg, &error);
+        if (!engine) _exit(2);
+        if (std::string(engine->backend_name()) != "mprotect") _exit(3);
+        // It emulates: a walk over 4x the pool, written, then read back.
+        constexpr size_t kPages = 256;
+        auto* base = static_cast<unsigned char*>(engine->map_region(kPages * kPage));
+        if (!base) _exit(4);
+        for (size_t p = 0; p < kPages; ++p) std::memset(base + p * kPage, int(p & 0xff), kPage);
+        for (size_t p = 0; p < kPages; ++p)
+            if (base[p * kPage + p % kPage] != (p & 0xff)) _exit(5);
+        const dime::Totals t = engine->totals();
+        _exit(t.refetch_faults >= kPages && t.evictions > 0 ? 0 : 6);
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 126) {
+        WARN("SKIPPED: this machine does not let a process install a seccomp filter");
+        return;
+    }
+    INFO("fork child under the filter: exit status " << WEXITSTATUS(status)
+                                                     << " (2: no engine, 3: not mprotect, 4: no region, 5: wrong byte, "
+                                                        "6: nothing evicted and fetched back)");
+    CHECK(WEXITSTATUS(status) == 0);
 }

@@ -101,9 +101,11 @@ TEST_CASE("log levels by name", "[lifecycle]") {
 // A fork child of an engine linked in directly: with fork_child=emulate it faults and evicts on
 // its own (its counters start at zero); with plain it sees the same bytes and faults nowhere.
 TEST_CASE("a fork child goes on under emulation with its own counters", "[lifecycle][fork]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
     for (const char* mode : {"emulate", "plain"}) {
-        INFO(mode);
+        INFO(mode << ", backend " << backend);
         dime::Config cfg;
+        cfg.backend = backend;
         cfg.local_npages = 64;
         cfg.latency_ns = 0;
         cfg.overhead_ns = 0;
@@ -112,6 +114,8 @@ TEST_CASE("a fork child goes on under emulation with its own counters", "[lifecy
         std::string error;
         auto engine = Engine::start(cfg, &error);
         if (!engine) {
+            INFO(error);
+            REQUIRE(backend != "mprotect");
             const char* require = std::getenv("DIME_REQUIRE_UFFD");
             if (require && std::strcmp(require, "1") == 0) FAIL("userfaultfd required: " << error);
             WARN("SKIPPED: userfaultfd is not usable on this machine: " << error);

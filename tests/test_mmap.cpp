@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "uffd.h"
 #include "engine_support.h"
+#include "segv_chain.h"
 
 namespace {
 
@@ -32,8 +33,9 @@ constexpr uint64_t kPool = 32;  // pages: every test below uses several times mo
 using dime::test::uffd_required;
 
 // A quick engine: small pool, no delay, no calibration. nullptr only where userfaultfd is forbidden.
-std::unique_ptr<dime::Engine> start(uint64_t pool = kPool) {
+std::unique_ptr<dime::Engine> start(const std::string& backend, uint64_t pool = kPool) {
     dime::Config cfg;
+    cfg.backend = backend;
     cfg.summary = false;
     cfg.local_npages = pool;
     cfg.latency_ns = 0;
@@ -85,21 +87,30 @@ std::string wrong_pages(const unsigned char* base, size_t first, size_t count, u
     return out;
 }
 
-// Whether reading `p` raises SIGSEGV (the page is not accessible), tested in this thread.
+// Whether reading `p` raises SIGSEGV (the page is not accessible), tested in this thread. With
+// the mprotect backend the handler goes behind DiME's, as the preload's sigaction hook puts a
+// program's: DiME's serves the faults on emulated memory, and only the others reach it.
 sigjmp_buf g_jump;
 void on_segv(int) { siglongjmp(g_jump, 1); }
-bool faults_with_sigsegv(const void* p) {
+bool faults_with_sigsegv(const dime::Engine& e, const void* p) {
     struct sigaction sa {}, old{};
     sa.sa_handler = on_segv;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old);
+    const bool behind = dime::test::uses_mprotect(e);
+    if (behind)
+        dime::segv::program_action(&sa, &old);
+    else
+        sigaction(SIGSEGV, &sa, &old);
     bool segv = false;
     if (sigsetjmp(g_jump, 1) == 0) {
         (void)*static_cast<const volatile unsigned char*>(p);
     } else {
         segv = true;
     }
-    sigaction(SIGSEGV, &old, nullptr);
+    if (behind)
+        dime::segv::program_action(&old, nullptr);
+    else
+        sigaction(SIGSEGV, &old, nullptr);
     return segv;
 }
 
@@ -159,7 +170,9 @@ TEST_CASE("AddressSpace: best fit, hints, coalescing, and the partition returns 
 
 TEST_CASE("munmap of part of an emulated mapping: the rest keeps its data, the hole faults, space is reused",
           "[mmap][uffd]") {
-    auto e = start();
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
+    auto e = start(backend);
     if (!e) return;
     const auto before = e->span_usage();
     constexpr size_t kN = 8 * kPool;
@@ -171,8 +184,8 @@ TEST_CASE("munmap of part of an emulated mapping: the rest keeps its data, the h
     unmap(*e, m, 10);                // the head
     CHECK(wrong_pages(m, 10, 90, 1).empty());
     CHECK(wrong_pages(m, 150, kN - 150, 1).empty());
-    CHECK(faults_with_sigsegv(m + 120 * kPage));
-    CHECK(faults_with_sigsegv(m));
+    CHECK(faults_with_sigsegv(*e, m + 120 * kPage));
+    CHECK(faults_with_sigsegv(*e, m));
     // The pool forgot the unmapped pages: everything it holds is within the pool's capacity.
     CHECK(e->totals().resident_pages <= kPool);
 
@@ -195,7 +208,9 @@ TEST_CASE("munmap of part of an emulated mapping: the rest keeps its data, the h
 
 TEST_CASE("MADV_DONTNEED on emulated memory: zeros afterwards, remote copies dropped, first touch again",
           "[mmap][uffd]") {
-    auto e = start();
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
+    auto e = start(backend);
     if (!e) return;
     constexpr size_t kN = 6 * kPool;
     unsigned char* m = map(*e, kN);
@@ -225,7 +240,9 @@ TEST_CASE("MADV_DONTNEED on emulated memory: zeros afterwards, remote copies dro
 
 TEST_CASE("mremap of emulated memory with evicted pages: grow in place, move, shrink, fixed, dontunmap",
           "[mmap][uffd]") {
-    auto e = start();
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
+    auto e = start(backend);
     if (!e) return;
     const auto before = e->span_usage();
     constexpr size_t kN = 4 * kPool;
@@ -242,7 +259,7 @@ TEST_CASE("mremap of emulated memory with evicted pages: grow in place, move, sh
         c = e->remap_memory(m, 2 * kN * kPage, kN / 2 * kPage, 0, nullptr);
         REQUIRE(c.err == 0);
         CHECK(c.value == reinterpret_cast<uintptr_t>(m));
-        CHECK(faults_with_sigsegv(m + kN / 2 * kPage));
+        CHECK(faults_with_sigsegv(*e, m + kN / 2 * kPage));
         CHECK(wrong_pages(m, 0, kN / 2, 3).empty());
         unmap(*e, m, kN / 2);
     }
@@ -257,7 +274,7 @@ TEST_CASE("mremap of emulated memory with evicted pages: grow in place, move, sh
         REQUIRE(c.err == 0);
         auto* moved = reinterpret_cast<unsigned char*>(c.value);
         CHECK(moved != m);
-        CHECK(faults_with_sigsegv(m));
+        CHECK(faults_with_sigsegv(*e, m));
         CHECK(wrong_pages(moved, 0, kN, 4).empty());
         CHECK(wrong_pages(moved, kN, kN, 0).empty());
         CHECK(wrong_pages(next, 0, 16, 5).empty());
@@ -275,7 +292,7 @@ TEST_CASE("mremap of emulated memory with evicted pages: grow in place, move, sh
         REQUIRE(c.err == 0);
         CHECK(c.value == reinterpret_cast<uintptr_t>(target));
         CHECK(wrong_pages(target, 0, kN, 7).empty());
-        CHECK(faults_with_sigsegv(m));
+        CHECK(faults_with_sigsegv(*e, m));
         // The kernel's argument checks.
         CHECK(e->remap_memory(target, kPage, kPage, MREMAP_FIXED, m).err == EINVAL);
         CHECK(e->remap_memory(target, kN * kPage, kN * kPage, MREMAP_MAYMOVE | MREMAP_FIXED, target + kPage).err ==
@@ -305,7 +322,7 @@ TEST_CASE("mremap of emulated memory with evicted pages: grow in place, move, sh
         REQUIRE(c.err == 0);
         CHECK(c.value == reinterpret_cast<uintptr_t>(outside));
         CHECK(wrong_pages(static_cast<unsigned char*>(outside), 0, kN, 10).empty());
-        CHECK(faults_with_sigsegv(m));
+        CHECK(faults_with_sigsegv(*e, m));
         munmap(outside, kN * kPage);
         // The hole it left in the span is reserved again and reusable.
         unsigned char* again = map(*e, kN, m);
@@ -322,7 +339,9 @@ TEST_CASE("mremap of emulated memory with evicted pages: grow in place, move, sh
 }
 
 TEST_CASE("mprotect to read-only turns emulated pages into plain memory with their data", "[mmap][uffd]") {
-    auto e = start();
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
+    auto e = start(backend);
     if (!e) return;
     const auto before = e->span_usage();
     constexpr size_t kN = 4 * kPool;
@@ -337,7 +356,7 @@ TEST_CASE("mprotect to read-only turns emulated pages into plain memory with the
     CHECK(wrong_pages(m, 16, kN - 16, 14).empty());
     CHECK(e->span_usage().detaches == 1);
     unmap(*e, m, kN);
-    CHECK(faults_with_sigsegv(m));
+    CHECK(faults_with_sigsegv(*e, m));
     const auto after = e->span_usage();
     CHECK(after.used_bytes == before.used_bytes);
     CHECK(after.ranges == before.ranges);
@@ -345,7 +364,9 @@ TEST_CASE("mprotect to read-only turns emulated pages into plain memory with the
 }
 
 TEST_CASE("MAP_FIXED of a mapping DiME does not emulate over emulated memory, then munmap", "[mmap][uffd]") {
-    auto e = start();
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
+    auto e = start(backend);
     if (!e) return;
     const auto before = e->span_usage();
     unsigned char* m = map(*e, 64);
@@ -368,7 +389,7 @@ TEST_CASE("MAP_FIXED of a mapping DiME does not emulate over emulated memory, th
     CHECK(wrong_pages(m, 12, 4, 0).empty());
     CHECK(wrong_pages(m, 8, 4, 16).empty());
     unmap(*e, m, 64);
-    CHECK(faults_with_sigsegv(m + 8 * kPage));
+    CHECK(faults_with_sigsegv(*e, m + 8 * kPage));
     const auto after = e->span_usage();
     CHECK(after.used_bytes == before.used_bytes);
     CHECK(after.ranges == before.ranges);
@@ -376,7 +397,9 @@ TEST_CASE("MAP_FIXED of a mapping DiME does not emulate over emulated memory, th
 
 TEST_CASE("many map/unmap cycles reuse the same space: no leak of span, ranges, page numbers or pool",
           "[mmap][uffd]") {
-    auto e = start(16);
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
+    auto e = start(backend, 16);
     if (!e) return;
     const auto before = e->span_usage();
     std::vector<std::pair<unsigned char*, size_t>> live;
@@ -410,7 +433,9 @@ TEST_CASE("many map/unmap cycles reuse the same space: no leak of span, ranges, 
 }
 
 TEST_CASE("threads map, fill, discard, remap and unmap at once while others fault and evict", "[mmap][uffd]") {
-    auto e = start(24);
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
+    auto e = start(backend, 24);
     if (!e) return;
     const auto before = e->span_usage();
     std::atomic<int> bad{0};
@@ -448,7 +473,10 @@ TEST_CASE("threads map, fill, discard, remap and unmap at once while others faul
 
 TEST_CASE("with tiers: mmap'd memory in tier 0, regions per tier reused, a local tier stays plain",
           "[mmap][uffd][tiers]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
     dime::Config cfg;
+    cfg.backend = backend;
     cfg.summary = false;
     cfg.local_npages = kPool;
     cfg.latency_ns = 0;
@@ -458,6 +486,8 @@ TEST_CASE("with tiers: mmap'd memory in tier 0, regions per tier reused, a local
     std::string error;
     auto e = dime::Engine::start(cfg, &error);
     if (!e) {
+        INFO(error);
+        REQUIRE(backend != "mprotect");
         dime::uffd::Capabilities caps;
         const int fd = dime::uffd::open_descriptor(&caps, nullptr);
         if (fd >= 0) close(fd);

@@ -23,8 +23,9 @@ namespace {
 
 constexpr size_t kKernelPage = 4096;
 
-dime::Config unit_config(size_t unit, uint64_t pool_units) {
+dime::Config unit_config(size_t unit, uint64_t pool_units, const std::string& backend = "userfaultfd") {
     dime::Config cfg;
+    cfg.backend = backend;
     cfg.summary = false;
     cfg.page_size = unit;
     cfg.local_npages = pool_units;
@@ -62,11 +63,12 @@ void fill(unsigned char* base, size_t from, size_t to, uint64_t tag) {
 }  // namespace
 
 TEST_CASE("large units: one fault per unit touched, every byte intact after eviction", "[engine][uffd][page_size]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
     const size_t unit = GENERATE(size_t(64) << 10, size_t(2) << 20);
     const size_t units = unit == (size_t(2) << 20) ? 12 : 64;
     const uint64_t pool = units / 4;
-    INFO("page_size " << unit << ", " << units << " units, pool " << pool);
-    auto engine = dime::test::start_engine_or_skip(unit_config(unit, pool));
+    INFO("backend " << backend << ", page_size " << unit << ", " << units << " units, pool " << pool);
+    auto engine = dime::test::start_engine_or_skip(unit_config(unit, pool, backend));
     if (!engine) return;
     auto* base = static_cast<unsigned char*>(engine->map_region(units * unit));
     REQUIRE(base != nullptr);
@@ -105,8 +107,10 @@ TEST_CASE("large units: one fault per unit touched, every byte intact after evic
 TEST_CASE("large units: the delay per fault includes the unit's transmission", "[engine][uffd][page_size]") {
     // overhead_ns=0: the whole fetch cost is injected after the fault is seen, so no access can
     // take less. At 10 Gbit/s a 2 MiB unit takes 1.68 ms on the link, 4 KiB 3.3 us.
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend " << backend);
     constexpr size_t kUnit = size_t(2) << 20;
-    auto cfg = unit_config(kUnit, 2);
+    auto cfg = unit_config(kUnit, 2, backend);
     cfg.latency_ns = 1000;
     cfg.bandwidth_bps = 10000000000ull;
     auto engine = dime::test::start_engine_or_skip(cfg);
@@ -133,8 +137,10 @@ TEST_CASE("large units: the delay per fault includes the unit's transmission", "
 }
 
 TEST_CASE("large units: munmap, madvise and mprotect of part of a unit keep the rest", "[engine][uffd][page_size]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend " << backend);
     constexpr size_t kUnit = size_t(64) << 10;
-    auto engine = dime::test::start_engine_or_skip(unit_config(kUnit, 2));
+    auto engine = dime::test::start_engine_or_skip(unit_config(kUnit, 2, backend));
     if (!engine) return;
     constexpr int kRW = PROT_READ | PROT_WRITE, kAnon = MAP_PRIVATE | MAP_ANONYMOUS;
     const size_t used_before = engine->span_usage().used_bytes;

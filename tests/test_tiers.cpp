@@ -27,7 +27,10 @@ double walk_ns(unsigned char* base, size_t pages, unsigned char value) {
 }  // namespace
 
 TEST_CASE("tiers: sub-spans, per-tier fetch cost, and a local tier that never faults", "[engine][uffd][tiers]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend " << backend);
     dime::Config cfg;
+    cfg.backend = backend;
     cfg.summary = false;
     cfg.latency_ns = 2000;                 // remote: 4 us per fetch
     cfg.bandwidth_bps = 1000000000000000ull;

@@ -40,14 +40,22 @@ dime::Config writeback_config(bool writeback) {
     return cfg;
 }
 
-// An engine with write protection (dirty tracking needs it); nullptr where userfaultfd is forbidden.
+// An engine with write protection (dirty tracking needs it; the mprotect backend has its own);
+// nullptr where userfaultfd is forbidden.
 std::unique_ptr<dime::Engine> start(const dime::Config& cfg) {
     const auto valid = dime::validate(cfg);
     INFO(valid.error);
     REQUIRE(valid.ok);
     auto engine = dime::test::start_engine_or_skip(cfg);
-    if (engine) REQUIRE(engine->capabilities().write_protect);
+    if (engine && cfg.backend != "mprotect") REQUIRE(engine->capabilities().write_protect);
     return engine;
+}
+
+// The backends the tests run on: userfaultfd with UFFDIO_MOVE ("move") or with the copy fallback
+// ("copy"), and the mprotect backend.
+void use_variant(dime::Config& cfg, const std::string& variant) {
+    cfg.uffd_move = variant == "move";
+    if (variant == "mprotect") cfg.backend = "mprotect";
 }
 
 struct Region {
@@ -80,11 +88,9 @@ bool holds(const unsigned char* got, size_t len, uint64_t id, uint64_t v) {
     return std::memcmp(got, want, len) == 0;
 }
 
-// Pages of [base, base + n pages) mapped right now, per the kernel.
-size_t resident(const unsigned char* base, size_t n) {
-    std::vector<unsigned char> vec(n);
-    REQUIRE(mincore(const_cast<unsigned char*>(base), n * kPage, vec.data()) == 0);
-    return static_cast<size_t>(std::count_if(vec.begin(), vec.end(), [](unsigned char c) { return c & 1; }));
+// Pages of [base, base + n pages) local right now, per the kernel (see evicted_map).
+size_t resident(const dime::Engine& e, const unsigned char* base, size_t n) {
+    return dime::test::local_pages_in(e, base, n);
 }
 
 struct Delta {
@@ -123,13 +129,13 @@ TEST_CASE("LinkModel: a write-back occupies the link for one transmission, and f
 TEST_CASE("writeback: dirty and clean evictions are counted exactly on a worked-out sequence",
           "[writeback][engine][uffd]") {
     const bool writeback = GENERATE(true, false);
-    const bool use_move = GENERATE(true, false);
-    INFO("writeback=" << writeback << " uffd_move=" << use_move);
+    const std::string variant = GENERATE(as<std::string>{}, "move", "copy", "mprotect");
+    INFO("writeback=" << writeback << " variant " << variant);
     constexpr uint64_t kN = 256, kP = 64;
     auto cfg = writeback_config(writeback);
     cfg.local_npages = kP;
     cfg.evict_batch = 1;
-    cfg.uffd_move = use_move;
+    use_variant(cfg, variant);
     auto engine = start(cfg);
     if (!engine) return;
     Region region(*engine, kN);
@@ -154,7 +160,8 @@ TEST_CASE("writeback: dirty and clean evictions are counted exactly on a worked-
         CHECK(d.wb_bytes == d.dirty * kPage);
         CHECK(d.wb_ns == d.dirty * tx);
         // A clean eviction moves no data: without MOVE only the dirty ones take the copy fallback.
-        if (!use_move) CHECK(d.fallbacks == evictions - d.clean);
+        if (variant == "copy") CHECK(d.fallbacks == evictions - d.clean);
+        if (variant == "mprotect") CHECK(d.fallbacks == 0);
     };
 
     dime::Totals t0 = engine->totals();
@@ -197,6 +204,8 @@ TEST_CASE("writeback: dirty and clean evictions are counted exactly on a worked-
 }
 
 TEST_CASE("writeback: the write-back of dirty pages is booked on the link (loose bound)", "[writeback][engine][uffd]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
     // 100 Mbit/s: one page's transmission (328 us) dominates the fetch (330 us) and DiME's own
     // cost per fault (10-50 us on a loaded machine) hardly counts. Every fault of a
     // writing walk over 4 x the pool evicts one dirty page, whose write-back the next fetch waits
@@ -207,6 +216,7 @@ TEST_CASE("writeback: the write-back of dirty pages is booked on the link (loose
     cfg.bandwidth_bps = 100000000ull;
     cfg.local_npages = 32;
     cfg.evict_batch = 1;
+    cfg.backend = backend;
     auto engine = start(cfg);
     if (!engine) return;
     Region region(*engine, 128);
@@ -298,14 +308,14 @@ std::string run_workers(SharedPages& shared, size_t steps) {
 }  // namespace
 
 TEST_CASE("writeback: nothing is lost when writes race evictions across 4 threads", "[writeback][engine][uffd]") {
-    const bool use_move = GENERATE(true, false);
+    const std::string variant = GENERATE(as<std::string>{}, "move", "copy", "mprotect");
     const uint64_t batch = GENERATE(uint64_t(1), uint64_t(16));
-    INFO("uffd_move=" << use_move << " evict_batch=" << batch);
+    INFO("variant " << variant << " evict_batch=" << batch);
     auto cfg = writeback_config(true);
     cfg.latency_ns = 1000;
     cfg.local_npages = 64;
     cfg.evict_batch = batch;
-    cfg.uffd_move = use_move;
+    use_variant(cfg, variant);
     auto engine = start(cfg);
     if (!engine) return;
     Region region(*engine, 6 * 64);
@@ -329,11 +339,13 @@ TEST_CASE("writeback: nothing is lost when writes race evictions across 4 thread
 
 TEST_CASE("set_local_pages: resizing the pool up and down under load loses nothing and a shrink holds",
           "[writeback][engine][uffd]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
     const bool writeback = GENERATE(false, true);
     // Every built-in policy hears the capacity change (on_capacity) and must keep naming victims.
     const std::string policy = GENERATE(as<std::string>{}, "fifo", "random", "clock", "lru2q", "arc");
-    INFO("writeback=" << writeback << " policy=" << policy);
+    INFO("backend=" << backend << " writeback=" << writeback << " policy=" << policy);
     auto cfg = writeback_config(writeback);
+    cfg.backend = backend;
     cfg.policy = policy;
     cfg.latency_ns = 1000;
     cfg.local_npages = 256;
@@ -385,27 +397,29 @@ TEST_CASE("set_local_pages: resizing the pool up and down under load loses nothi
     // A shrink with nothing else running leaves exactly what fits (evict_batch caps at cap/32).
     REQUIRE(engine->set_local_pages(32));
     CHECK(engine->totals().resident_pages <= 32);
-    CHECK(resident(region.base, region.pages) <= 32);
+    CHECK(resident(*engine, region.base, region.pages) <= 32);
 }
 
 TEST_CASE("evict_range: every local page of the range leaves at once, and comes back intact on the next touch",
           "[writeback][engine][uffd]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
     const bool writeback = GENERATE(false, true);
-    INFO("writeback=" << writeback);
+    INFO("backend=" << backend << " writeback=" << writeback);
     auto cfg = writeback_config(writeback);
+    cfg.backend = backend;
     cfg.local_npages = 256;
     auto engine = start(cfg);
     if (!engine) return;
     Region region(*engine, 128);
     for (size_t p = 0; p < region.pages; ++p) fill(region.page(p), kPage, p, 1);
-    REQUIRE(resident(region.base, region.pages) == region.pages);
+    REQUIRE(resident(*engine, region.base, region.pages) == region.pages);
 
     // Pages 10..49: all local, all written.
     dime::Totals t0 = engine->totals();
     CHECK(engine->evict_range(region.page(10), 40 * kPage) == 40);
     dime::Totals t1 = engine->totals();
-    CHECK(resident(region.page(10), 40) == 0);
-    CHECK(resident(region.base, region.pages) == region.pages - 40);
+    CHECK(resident(*engine, region.page(10), 40) == 0);
+    CHECK(resident(*engine, region.base, region.pages) == region.pages - 40);
     CHECK(t1.evictions - t0.evictions == 40);
     CHECK(t1.dirty_evictions - t0.dirty_evictions == (writeback ? 40 : 0));
     CHECK(t1.resident_pages == t0.resident_pages - 40);
@@ -424,7 +438,7 @@ TEST_CASE("evict_range: every local page of the range leaves at once, and comes 
     // range reaching outside emulated memory is clipped; an empty one does nothing.
     CHECK(engine->evict_range(region.page(10), 40 * kPage) == 0);
     CHECK(engine->evict_range(region.page(60) + 100, kPage) == 2);
-    CHECK(resident(region.page(60), 2) == 0);
+    CHECK(resident(*engine, region.page(60), 2) == 0);
     CHECK(engine->evict_range(region.page(70), 0) == 0);
     CHECK(engine->evict_range(region.page(100), SIZE_MAX) == 28);  // pages 100..127
     int on_stack = 0;
@@ -439,7 +453,10 @@ TEST_CASE("writeback: calibration does not mistake write-back queueing for DiME'
     // each of their fetches would queue behind one, and the queueing would be taken for DiME's
     // own cost and subtracted from every later fault: >= 328 us. DiME's real cost after a sleep
     // that long was 20-75 us on the loaded 2-core test machine.
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
     auto cfg = writeback_config(true);
+    cfg.backend = backend;
     cfg.overhead_ns = -1;  // calibrate
     cfg.latency_ns = 1000;
     cfg.bandwidth_bps = 100000000ull;
@@ -451,8 +468,11 @@ TEST_CASE("writeback: calibration does not mistake write-back queueing for DiME'
 
 TEST_CASE("writeback: a write by the kernel (read() into a clean page) takes the WP fault and is not lost",
           "[writeback][engine][uffd]") {
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
     constexpr size_t kN = 256, kP = 64;
     auto cfg = writeback_config(true);
+    cfg.backend = backend;
     cfg.local_npages = kP;
     cfg.evict_batch = 1;
     auto engine = start(cfg);
@@ -465,14 +485,17 @@ TEST_CASE("writeback: a write by the kernel (read() into a clean page) takes the
 
     // read() from a pipe into a clean local page: the kernel's write takes the WP fault.
     const size_t target = kN - 1;
-    REQUIRE(resident(region.page(target), 1) == 1);
+    REQUIRE(resident(*engine, region.page(target), 1) == 1);
     const dime::Totals before = engine->totals();
     int pfd[2];
     REQUIRE(pipe2(pfd, O_CLOEXEC) == 0);
     unsigned char buf[kPage];
     fill(buf, kPage, target, 2);
     REQUIRE(write(pfd[1], buf, kPage) == static_cast<ssize_t>(kPage));
-    REQUIRE(read(pfd[0], region.page(target), kPage) == static_cast<ssize_t>(kPage));
+    {
+        const dime::test::KernelAccess held(*engine, region.page(target), kPage, /*write=*/true);
+        REQUIRE(read(pfd[0], region.page(target), kPage) == static_cast<ssize_t>(kPage));
+    }
     close(pfd[0]);
     close(pfd[1]);
     CHECK(engine->totals().first_write_faults - before.first_write_faults == 1);
@@ -486,7 +509,10 @@ TEST_CASE("writeback: a fork child's writes to pages clean in the parent are not
     // A fork child inherits the parent's clean pages without their write protection (its
     // registration is new): it must treat them as dirty, or its writes would be dropped with them.
     // 32 pages, all clean and local at the fork, and nothing else: the child keeps them all local.
+    const std::string backend = GENERATE(as<std::string>{}, "userfaultfd", "mprotect");
+    INFO("backend=" << backend);
     auto cfg = writeback_config(true);
+    cfg.backend = backend;
     cfg.local_npages = 64;
     auto engine = start(cfg);
     if (!engine) return;

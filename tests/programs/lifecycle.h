@@ -58,6 +58,13 @@ static inline void heap_free(struct heap* h) {
     h->count = 0;
 }
 
+/* The userfaultfds (and handler eventfds) one engine holds: 1, or 0 with the mprotect backend, whose
+ * faults come as SIGSEGV (the tests pass backend=mprotect in DIME_OPTIONS, which children inherit). */
+static inline int uffds_per_engine(void) {
+    const char* options = getenv("DIME_OPTIONS");
+    return options && strstr(options, "backend=mprotect") ? 0 : 1;
+}
+
 /* Descriptors above 2 in /proc/self/fd, by kind: userfaultfds, eventfds, listening Unix sockets
  * (DiME's control socket), and any other (the directory stream's own descriptor excluded).
  * Returns 0 if /proc cannot be read. */

@@ -1,5 +1,6 @@
 /* preload_fork_child.c — fork() and vfork() with most of the heap evicted. The fork child checks
- * every byte, counts its userfaultfds (1 with fork_child=emulate: its own; 0 with plain), then keeps
+ * every byte, counts its userfaultfds (1 with fork_child=emulate: its own; 0 with plain or with the
+ * mprotect backend), then keeps
  * working on 4x the pool (rewrite, allocate, verify twice) and exits; the test script checks its
  * report (<report>.<pid>, faults > 0) or its absence. A vfork child reads every byte of the
  * parent's heap (its faults are served by the parent's handler) and _exits. The parent checks its
@@ -27,8 +28,9 @@ static int wait_ok(pid_t pid, const char* what) {
 static int fork_child(struct heap* h, int emulate) {
     int ok = heap_verify(h, "fork child: inherited heap");
     struct fd_counts c;
-    if (!count_fds(&c, 0) || c.uffd != (emulate ? 1 : 0)) {
-        fprintf(stderr, "FAIL: fork child has %d userfaultfds, expected %d\n", c.uffd, emulate ? 1 : 0);
+    const int expected = emulate ? uffds_per_engine() : 0;
+    if (!count_fds(&c, 0) || c.uffd != expected) {
+        fprintf(stderr, "FAIL: fork child has %d userfaultfds, expected %d\n", c.uffd, expected);
         ok = 0;
     }
     for (int round = 0; round < 2; ++round) {
@@ -83,8 +85,8 @@ int main(int argc, char** argv) {
     failures += !heap_verify(&h, "parent after the vfork child");
 
     struct fd_counts c;
-    if (!count_fds(&c, 1) || c.uffd != 1) {
-        fprintf(stderr, "FAIL: the parent has %d userfaultfds, expected 1\n", c.uffd);
+    if (!count_fds(&c, 1) || c.uffd != uffds_per_engine()) {
+        fprintf(stderr, "FAIL: the parent has %d userfaultfds, expected %d\n", c.uffd, uffds_per_engine());
         ++failures;
     }
     printf("%zu blocks checked across 2 forks and a vfork, failures %d\n", h.count, failures);

@@ -2,8 +2,8 @@
  * evicted: fork+exec, posix_spawn, vfork+exec (the vfork child first reads the parent's heap) and
  * system(). Each child is this program in --list-fds mode, which checks /proc/self/fd: with
  * LD_PRELOAD removed it must hold no descriptor above 2 at all (DiME's are O_CLOEXEC); with it
- * kept, exactly its own: a userfaultfd, the handler's eventfd, and the control socket with its
- * eventfd; then it faults on a heap of its own and announces
+ * kept, exactly its own: a userfaultfd, the handler's eventfd (neither with the mprotect backend),
+ * and the control socket with its eventfd; then it faults on a heap of its own and announces
  * its report (<report>.<pid>). The parent closes every inherited descriptor first, so anything
  * else in a child is a leak.
  * Usage: preload_spawn  |  preload_spawn --list-fds EXPECTED_ENGINES [close]
@@ -22,10 +22,11 @@ static int list_fds(int engines) {
         fprintf(stderr, "FAIL: cannot read /proc/self/fd\n");
         return 1;
     }
-    if (c.uffd != engines || c.eventfd != 2 * engines || c.listening != engines || c.other != 0) {
+    const int uffds = engines * uffds_per_engine(), eventfds = engines + uffds;  /* the control's, the handler's */
+    if (c.uffd != uffds || c.eventfd != eventfds || c.listening != engines || c.other != 0) {
         fprintf(stderr, "FAIL: exec'd child %d has %d userfaultfds, %d eventfds, %d listening sockets and %d other "
                         "descriptors above 2; expected %d, %d, %d, 0\n", (int)getpid(), c.uffd, c.eventfd, c.listening,
-                c.other, engines, 2 * engines, engines);
+                c.other, uffds, eventfds, engines);
         return 1;
     }
     if (engines == 0) return 0;

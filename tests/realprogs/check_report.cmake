@@ -1,5 +1,6 @@
-# check_report.cmake — run by tests/realprogs/lib.sh as `cmake -DREPORT=<json> -DPOOL=<pages> -DNAME=<test> -P`:
-# fails unless the JSON report shows the emulation really ran on a heap far larger than its pool:
+# check_report.cmake — run by tests/realprogs/lib.sh as `cmake -DREPORT=<json> -DPOOL=<pages> -DNAME=<test>
+# [-DBACKEND=<name>] -P`: fails unless the JSON report shows the emulation really ran (by BACKEND) on a
+# heap far larger than its pool:
 # local_npages as asked, remote faults > 0 (totals.faults, else first_touch + refetch), re-fetches
 # > 0, and at least 8 x POOL pages first touched (the heap was at least 8 times the local pool).
 foreach(var REPORT POOL NAME)
@@ -36,6 +37,12 @@ math(EXPR floor "8 * ${POOL}")
 if(first_touch_faults LESS floor)
   message(FATAL_ERROR "${NAME}: only ${first_touch_faults} pages first touched with a pool of ${POOL}: "
                       "the heap must be at least 8 x the pool (${floor} pages) for this test to mean anything")
+endif()
+if(DEFINED BACKEND AND NOT "${BACKEND}" STREQUAL "")
+  string(JSON backend ERROR_VARIABLE err GET "${json}" engine backend)
+  if(err OR NOT backend STREQUAL BACKEND)
+    message(FATAL_ERROR "${NAME}: the report says backend ${backend}, the test asked for ${BACKEND}")
+  endif()
 endif()
 string(JSON page ERROR_VARIABLE err GET "${json}" config page_size)
 if(err)

@@ -42,13 +42,16 @@ rm -rf "$RP_WORK"
 mkdir -p "$RP_WORK"
 cd "$RP_WORK"
 
+# The backend the runs use (tests/realprogs.cmake sets RP_BACKEND for the second entry of each
+# test; unset: the default, userfaultfd).
+readonly RP_BACKEND_OPTION=${RP_BACKEND:+backend=$RP_BACKEND}
 # Nothing from the caller's environment may change the runs.
 unset DIME_CONFIG DIME_OPTIONS DIME_REPORT DIME_DISABLE DIME_ROOT_PID DIME_LOG LD_PRELOAD
 export LC_ALL=C
 
 # rp_env POOL REPORT: the environment prefix (for `env`) of a run under libdime.so.
 rp_env() {
-  printf '%s\n' "LD_PRELOAD=$RP_PRELOAD" "DIME_OPTIONS=local_npages=$1 $RP_LINK" "DIME_REPORT=$2"
+  printf '%s\n' "LD_PRELOAD=$RP_PRELOAD" "DIME_OPTIONS=local_npages=$1 $RP_LINK $RP_BACKEND_OPTION" "DIME_REPORT=$2"
 }
 
 # rp_dime POOL REPORT CMD...: run CMD under libdime.so; its stdout is ours, its stderr goes to
@@ -68,9 +71,10 @@ rp_dime() {
   return "$status"
 }
 
-# rp_check_report REPORT POOL: the report shows emulation on a heap of at least 8 x POOL pages.
+# rp_check_report REPORT POOL: the report shows emulation on a heap of at least 8 x POOL pages, by
+# the backend asked for.
 rp_check_report() {
-  cmake -DREPORT="$1" -DPOOL="$2" -DNAME="$RP_NAME" -P "$RP_SRC/check_report.cmake" ||
+  cmake -DREPORT="$1" -DPOOL="$2" -DNAME="$RP_NAME" -DBACKEND="${RP_BACKEND:-userfaultfd}" -P "$RP_SRC/check_report.cmake" ||
     rp_fail "the report $1 does not show the emulation at work (see above)"
 }
 

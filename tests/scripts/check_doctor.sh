@@ -96,6 +96,9 @@ fi
 DIME_OPTIONS=disable=1 "$dime" doctor >"$work/out" 2>"$work/err"
 grep -q '^backend: *none: disable is set' "$work/out" && pass "disable=1: backend none (disable)" ||
     fail "disable=1: $(grep '^backend' "$work/out")"
+DIME_OPTIONS=backend=mprotect "$dime" doctor >"$work/out" 2>"$work/err"
+grep -q '^backend: *mprotect (backend: mprotect)' "$work/out" && pass "backend=mprotect: backend mprotect" ||
+    fail "backend=mprotect: $(grep '^backend' "$work/out")"
 for bad in "DIME_OPTIONS=local_npages=0" "DIME_CONFIG=/nonexistent/dime.yaml"; do
     env "$bad" "$dime" doctor >"$work/out" 2>"$work/err"
     status=$?

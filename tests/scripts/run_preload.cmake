@@ -1,9 +1,8 @@
 # run_preload.cmake — run by ctest with `cmake -DPROGRAM=<exe> -DPRELOAD=<libdime.so> -DREPORT=<file>
 # -DOPTIONS=<DIME_OPTIONS> -DPOOL=<local_npages> [-DPAGE_SIZE=<bytes>] [-DARGS=a,b] [-DCOUNTERS=c,d]
-# [-DCONFIG=<DIME_CONFIG file>] -P`:
-# runs PROGRAM with libdime.so preloaded, fails unless it exits 0 and its JSON report shows the
-# emulation really worked (faults, re-fetches, evictions and any COUNTERS all > 0, and the pool
-# size and page size the test asked for).
+# [-DCONFIG=<DIME_CONFIG file>] [-DBACKEND=<name>] -P`: runs PROGRAM with libdime.so preloaded, fails
+# unless it exits 0 and its JSON report shows the emulation really worked (faults, re-fetches,
+# evictions and any COUNTERS all > 0, and the pool size, page size and backend the test asked for).
 foreach(var PROGRAM PRELOAD REPORT OPTIONS POOL)
   if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
     message(FATAL_ERROR "usage: cmake -DPROGRAM=<exe> -DPRELOAD=<libdime.so> -DREPORT=<file> "
@@ -51,6 +50,12 @@ if(DEFINED PAGE_SIZE AND NOT "${PAGE_SIZE}" STREQUAL "")
   string(JSON page_size ERROR_VARIABLE json_error GET "${json}" config page_size)
   if(json_error OR NOT page_size EQUAL PAGE_SIZE)
     message(FATAL_ERROR "${name}: the report says page_size=${page_size}, the test asked for ${PAGE_SIZE}")
+  endif()
+endif()
+if(DEFINED BACKEND AND NOT "${BACKEND}" STREQUAL "")
+  string(JSON backend ERROR_VARIABLE json_error GET "${json}" engine backend)
+  if(json_error OR NOT backend STREQUAL BACKEND)
+    message(FATAL_ERROR "${name}: the report says backend ${backend}, the test asked for ${BACKEND}")
   endif()
 endif()
 foreach(counter faults refetch_faults evictions ${extra_counters})
