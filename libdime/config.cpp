@@ -971,6 +971,10 @@ ConfigResult validate(const Config& cfg) {
         return failure(fmt::format("access_sample_percent: {} needs backend: userfaultfd (the mprotect backend "
                                    "tracks no accesses; -1 or 0)",
                                    cfg.access_sample_percent));
+    if (cfg.backend == "mprotect" && !cfg.instance.empty())
+        return failure(fmt::format("instance: {} needs backend: userfaultfd (the mprotect backend shares no budget "
+                                   "or link with other processes)",
+                                   quoted(cfg.instance)));
     if (cfg.policy == "plugin") {
         if (cfg.policy_plugin.empty())
             return failure("policy: 'plugin' needs policy_plugin, the path of the policy's shared object");

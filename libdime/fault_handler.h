@@ -104,9 +104,9 @@ public:
     // Instances (fault_handler_instance.cpp): from now on the pool counts against `in`'s budget
     // and the links are the instance's (nullptr: this process's own again). Served by the
     // handler between two operations (or done at once when its thread does not run).
-    void attach_instance(Instance* in);
+    void attach_instance(Instance* in) override;
     // In a fork child, before start_in_child (no thread runs): back to a pool and links of its own.
-    void detach_instance_in_child() { attach_now(nullptr); }
+    void detach_instance_in_child() override { attach_now(nullptr); }
 
 private:
     // Why a fetch is in flight: a fault (a thread waits), a prefetch (nobody waits yet), a prefetch

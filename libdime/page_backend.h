@@ -15,6 +15,7 @@ namespace dime {
 
 class Attribution;
 class TraceRecorder;
+class Instance;
 
 // DiME's own cost per fault as the application sees it with no injected delay.
 struct Overhead {
@@ -68,6 +69,12 @@ public:
     // kernel's own access faults and is served.
     virtual int hold_resident(uintptr_t /*addr*/, size_t /*len*/, bool /*write*/) { return -1; }
     virtual void release_resident(int /*hold*/) {}
+
+    // Instances (the userfaultfd backend only; configuration refuses `instance` with mprotect):
+    // from now on the pool counts against `in`'s budget (nullptr: this process's own again).
+    virtual void attach_instance(Instance* /*in*/) {}
+    // In a fork child that could not rejoin its parent's instance: a private pool from now on.
+    virtual void detach_instance_in_child() {}
 };
 
 }  // namespace dime
