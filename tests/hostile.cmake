@@ -68,6 +68,9 @@ foreach(mode exit _exit exit-thread)
             ${mode})
   set_tests_properties(hostile.hostile_exit.${mode} PROPERTIES TIMEOUT 120)
 endforeach()
+# (d) fork() from four threads at once, while two more fault; children and grandchildren check.
+dime_hostile_test(hostile_fork NATIVE)
+set_tests_properties(hostile.hostile_fork PROPERTIES PROCESSORS 2)  # many processes copying pages
 # (f) Too much memory: refusals as the kernel's (natively too); then a 64 MiB heap filled by new.
 dime_hostile_test(hostile_oom NATIVE)
 dime_hostile_test(hostile_oom NAME exhaust ARGS exhaust OPTIONS "heap_bytes=64MiB")
