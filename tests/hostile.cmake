@@ -71,6 +71,24 @@ endforeach()
 # (d) fork() from four threads at once, while two more fault; children and grandchildren check.
 dime_hostile_test(hostile_fork NATIVE)
 set_tests_properties(hostile.hostile_fork PROPERTIES PROCESSORS 2)  # many processes copying pages
+# (e) exec without closing anything, from a worker while the others fault: the image inherits the
+# program's descriptors but none of DiME's (tests/scripts/run_lifecycle.cmake checks the reports:
+# the exec'd image's own, none without the preload, the exec'd fork child's).
+foreach(spec "keep|emulated" "drop|absent" "fork|emulated")
+  string(REPLACE "|" ";" spec "${spec}")
+  list(GET spec 0 mode)
+  list(GET spec 1 report)
+  add_test(NAME hostile.hostile_exec.${mode}
+    COMMAND ${CMAKE_COMMAND}
+      -DPROGRAM=$<TARGET_FILE:hostile_exec>
+      -DPRELOAD=$<TARGET_FILE:dime_preload>
+      -DREPORT=${CMAKE_CURRENT_BINARY_DIR}/hostile.exec.${mode}.json
+      "-DOPTIONS=local_npages=256 latency_ns=0 bandwidth_bps=1000000000000"
+      -DARGS=${mode}
+      -DEXPECT_REPORT=${report}
+      -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/run_lifecycle.cmake)
+  set_tests_properties(hostile.hostile_exec.${mode} PROPERTIES TIMEOUT 120 SKIP_REGULAR_EXPRESSION "PRELOAD-SKIPPED")
+endforeach()
 # (f) Too much memory: refusals as the kernel's (natively too); then a 64 MiB heap filled by new.
 dime_hostile_test(hostile_oom NATIVE)
 dime_hostile_test(hostile_oom NAME exhaust ARGS exhaust OPTIONS "heap_bytes=64MiB")
