@@ -12,10 +12,11 @@
 #include <string_view>
 #include <vector>
 
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 #include "cli.h"
 #include "control.h"
+#include "instance.h"
 
 namespace dime::cli {
 namespace {
@@ -52,8 +53,10 @@ std::string directory_or_fail() {
     return dir;
 }
 
-// Every emulated process of this user that answers; sockets of processes that are gone are removed.
+// Every emulated process of this user that answers; sockets of processes that are gone are removed,
+// and so are the segments of instances whose every member was killed.
 std::vector<Process> live_processes() {
+    remove_orphan_instances();
     std::vector<Process> out;
     const std::string dir = directory_or_fail();
     if (dir.empty()) return out;
@@ -104,27 +107,70 @@ const Process& find_pid(const std::vector<Process>& all, std::string_view text) 
     fail(1, fmt::format("no emulated process {} of this user answers (see dime ctl list)", pid));
 }
 
+std::string info_of(const Process& p, const char* key) {
+    auto it = p.info.find(key);
+    return it == p.info.end() ? std::string("?") : it->second;
+}
+
+// One row of `dime ctl list`: an instance and its members (a private instance has one).
+struct Row {
+    std::string instance_id;
+    std::vector<const Process*> members;
+};
+
+// The processes grouped by instance_id, in the order of each instance's lowest pid.
+std::vector<Row> rows_of(const std::vector<Process>& all) {
+    std::vector<Row> rows;
+    for (const Process& p : all) {
+        const std::string id = info_of(p, "instance_id");
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.instance_id == id; });
+        if (it == rows.end()) {
+            rows.push_back({id, {}});
+            it = rows.end() - 1;
+        }
+        it->members.push_back(&p);
+    }
+    return rows;
+}
+
+// The members' values of `key`, each distinct one once, separated by commas.
+std::string distinct(const Row& r, const char* key) {
+    std::vector<std::string> seen;
+    for (const Process* p : r.members)
+        if (std::string v = info_of(*p, key); std::find(seen.begin(), seen.end(), v) == seen.end()) seen.push_back(v);
+    return fmt::format("{}", fmt::join(seen, ","));
+}
+
 int list_main(const std::vector<Process>& all) {
     fmt::print("{:>11} {:>10} {:>14} {:>12} {:>16} {:>8} {:>7} {:>9}  {}\n", "instance_id", "latency_ns",
                "bandwidth_bps", "local_npages", "page_fault_count", "pids", "policy", "page_size", "program");
-    for (const Process& p : all) {
-        auto get = [&](const char* k) {
-            auto it = p.info.find(k);
-            return it == p.info.end() ? std::string("?") : it->second;
-        };
-        fmt::print("{:>11} {:>10} {:>14} {:>12} {:>16} {:>8} {:>7} {:>9}  {}\n", get("instance_id"), get("latency_ns"),
-                   get("bandwidth_bps"), get("local_npages"), get("page_fault_count"), p.pid, get("policy"),
-                   get("page_size"), get("program"));
+    for (const Row& r : rows_of(all)) {
+        // The instance's settings are shared: any member's are the instance's. Its fault count
+        // is the members' sum, as DiME counted an instance's faults.
+        const Process& first = *r.members.front();
+        uint64_t faults = 0;
+        std::vector<long> pids;
+        for (const Process* p : r.members) {
+            faults += std::strtoull(info_of(*p, "page_fault_count").c_str(), nullptr, 10);
+            pids.push_back(p->pid);
+        }
+        fmt::print("{:>11} {:>10} {:>14} {:>12} {:>16} {:>8} {:>7} {:>9}  {}\n", r.instance_id,
+                   info_of(first, "latency_ns"), info_of(first, "bandwidth_bps"), info_of(first, "local_npages"), faults,
+                   fmt::format("{}", fmt::join(pids, ",")), distinct(r, "policy"), distinct(r, "page_size"),
+                   distinct(r, "program"));
     }
     return 0;
 }
 
 // `set [instance_id=ID | pid=PID] key=value...`, DiME's syntax: the selector may come anywhere.
+// instance_id names an instance (its settings are shared: one member applies them for all), or
+// the pid of a process in a private instance.
 int set_main(const std::vector<Process>& all, const std::vector<std::string_view>& args) {
-    std::string selector, request = "set";
+    std::string selector, selector_key, request = "set";
     for (std::string_view a : args) {
         if (a.rfind("instance_id=", 0) == 0 || a.rfind("pid=", 0) == 0) {
-            if (!selector.empty()) usage_error("name one process: a single instance_id= or pid=", kHelpCommand);
+            if (!selector.empty()) usage_error("name one instance: a single instance_id= or pid=", kHelpCommand);
+            selector_key = std::string(a.substr(0, a.find('=')));
             selector = std::string(a.substr(a.find('=') + 1));
         } else if (a.find('=') == std::string_view::npos) {
             usage_error(fmt::format("'{}' is not key=value", a), kHelpCommand);
@@ -133,18 +179,25 @@ int set_main(const std::vector<Process>& all, const std::vector<std::string_view
         }
     }
     if (request == "set") usage_error("nothing to set (latency_ns=, bandwidth_bps=, local_npages=)", kHelpCommand);
+    const std::vector<Row> rows = rows_of(all);
     const Process* target = nullptr;
     if (!selector.empty()) {
-        target = &find_pid(all, selector);
-    } else if (all.size() == 1) {
-        target = &all.front();
+        for (const Row& r : rows)
+            if (selector_key == "instance_id" && r.instance_id == selector) target = r.members.front();
+        if (!target) target = &find_pid(all, selector);
+    } else if (rows.size() == 1) {
+        target = rows.front().members.front();
     } else {
         fail(2, all.empty() ? "no emulated process of this user answers"
-                            : "several emulated processes: name one with instance_id= (see dime ctl list)");
+                            : "several instances: name one with instance_id= (see dime ctl list)");
     }
     const std::map<std::string, std::string> now = parse_reply(ask(*target, request));
-    fmt::print("instance_id={} latency_ns={} bandwidth_bps={} local_npages={}\n", target->pid, now.at("latency_ns"),
-               now.at("bandwidth_bps"), now.at("local_npages"));
+    auto get = [&](const char* k) {
+        auto it = now.find(k);
+        return it == now.end() ? std::string("?") : it->second;
+    };
+    fmt::print("instance_id={} latency_ns={} bandwidth_bps={} local_npages={}\n", get("instance_id"),
+               get("latency_ns"), get("bandwidth_bps"), get("local_npages"));
     return 0;
 }
 
@@ -160,16 +213,18 @@ std::string ctl_help() {
            "/proc/dime_config. Every emulated process serves a control socket (setting\n"
            "`control`, on by default) in $XDG_RUNTIME_DIR/dime/, or /tmp/dime-<uid>/ when\n"
            "XDG_RUNTIME_DIR is unset; dime ctl reaches the processes of its own user only.\n"
-           "Each process is its own instance: its instance_id is its pid.\n"
+           "Processes started with the same `instance` setting form one instance (they share\n"
+           "its local pages and links): its instance_id is that name. Any other process is an\n"
+           "instance of its own, whose instance_id is its pid.\n"
            "\n"
            "Commands:\n"
-           "  list    every emulated process: instance_id, latency_ns, bandwidth_bps,\n"
-           "          local_npages, page_fault_count, pids, policy, page_size, program\n"
-           "  set     change a running process: latency_ns, bandwidth_bps (its remote tier's\n"
+           "  list    every instance: instance_id, latency_ns, bandwidth_bps, local_npages,\n"
+           "          page_fault_count (its members' sum), pids, policy, page_size, program\n"
+           "  set     change a running instance: latency_ns, bandwidth_bps (its remote tier's\n"
            "          link) and local_npages (shrinking evicts at once); values take the units\n"
            "          of --set (20us, 10Gbit). DiME's syntax: dime ctl set instance_id=0\n"
-           "          latency_ns=500 local_npages=5000 (here instance_id is the pid; it may be\n"
-           "          left out when one process runs)\n"
+           "          latency_ns=500 local_npages=5000 (instance_id as dime ctl list shows it;\n"
+           "          pid= names a process; either may be left out when one instance runs)\n"
            "  stats   the live counters of process PID, as key=value lines\n"
            "  flush   evict every local page of process PID now, or those of [ADDR, ADDR+LEN)\n"
            "          (numbers; 0x for hexadecimal)\n"

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "uffd.h"
+#include "uffd_settle.h"
 
 namespace dime {
 namespace {
@@ -90,7 +91,22 @@ void AccessTracker::sample_run(PageId first, PageId n, bool* move_refused) {
     PageId done = rc == 0 ? n : static_cast<PageId>(std::min<int64_t>(n, moved / int64_t(ps)));
     if (rc == -EBUSY && copy_out(first + done, n - done)) done = n;  // shared after fork: copy instead
     for (PageId i = 0; i < done; ++i) pages_.state(first + i) = kLocal | kSampled;
-    Stats::bump(stats_.sampled_pages, done);
+    PageId sampled = done;
+    if (done < n && rc != -EINVAL && rc != -ENOTTY) {
+        // What the failed move did not count is read from the page tables (uffd_settle.h): a page
+        // it moved anyway is sampled; one that refuses stays mapped, unsampled.
+        for (PageId i = done; i < n; ++i) {
+            size_t found = 0;
+            const uffd::Settled s = uffd::settle_move(fd_, pages_.backing_address(first + i), pages_.app_address(first + i),
+                                                      ps, {/*src_wins=*/true, /*src_live=*/true}, &found);
+            if (found) Stats::bump(stats_.move_uncounted, found);
+            if (s == uffd::Settled::kMoved) {
+                pages_.state(first + i) = kLocal | kSampled;
+                ++sampled;
+            }
+        }
+    }
+    Stats::bump(stats_.sampled_pages, sampled);
     if (rc == -EINVAL && n - done > 1) {  // a run across two mappings, perhaps: page by page
         for (PageId i = done; i < n && !*move_refused; ++i) sample_run(first + i, 1, move_refused);
         return;
@@ -164,9 +180,15 @@ void AccessTracker::restore_range(PageId begin, PageId end, bool move_works) {
                 pages_.state(i) = kLocal;
                 continue;
             }
-            const int rc = uffd::copy(fd_, pages_.app_address(i), pages_.backing_address(i), ps);
-            if (rc == 0 || rc == -EEXIST) pages_.state(i) = kLocal | kBackingCopy;
-            // Otherwise it stays sampled: its data is safe in the backing, and a touch maps it back.
+            // Not counted as moved: from the page tables (uffd_settle.h), never a copy from a
+            // backing page that did move. A unit refused stays sampled: its data is safe in the
+            // backing, and a touch maps it back.
+            size_t found = 0;
+            const uffd::Settled s = uffd::settle_move(fd_, pages_.app_address(i), pages_.backing_address(i), ps,
+                                                      {/*src_wins=*/false, /*src_live=*/false}, &found);
+            if (found) Stats::bump(stats_.move_uncounted, found);
+            if (s != uffd::Settled::kStayed) pages_.state(i) = kLocal;  // a hole: reads as zeros
+            uffd::wake(fd_, pages_.app_address(i), ps);
         }
         p = q;
     }

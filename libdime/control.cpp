@@ -20,6 +20,7 @@
 #include "config.h"
 #include "descriptors.h"
 #include "engine.h"
+#include "instance.h"
 #include "log.h"
 #include "stats.h"
 #include "thread_role.h"
@@ -85,6 +86,21 @@ bool parse_number(std::string_view text, uint64_t* out) {
     return true;
 }
 
+// DiME's instance_id: the instance's name, or in a private instance the pid.
+std::string instance_id(const Engine& e) {
+    return e.instance() ? e.instance()->name() : std::to_string(static_cast<long>(getpid()));
+}
+
+// The instance's members and pages, for info (nothing in a private instance).
+std::string instance_lines(const Engine& e) {
+    const Instance* in = e.instance();
+    if (!in) return {};
+    const Instance::View v = in->view();
+    return fmt::format("instance={}\ninstance_members={}\ninstance_pids={}\ninstance_pages={}\n"
+                       "instance_resident_pages={}\n",
+                       in->name(), v.members, fmt::join(v.pids, ","), v.pages, v.resident);
+}
+
 std::string info_reply(Engine& e) {
     const Totals t = e.totals();
     char comm[64] = {};
@@ -94,9 +110,9 @@ std::string info_reply(Engine& e) {
     }
     return fmt::format(
         "ok\npid={}\nprogram={}\ninstance_id={}\nlatency_ns={}\nbandwidth_bps={}\nlocal_npages={}\n"
-        "page_fault_count={}\npolicy={}\npage_size={}\nresident_pages={}\n",
-        getpid(), comm, getpid(), e.link_latency_ns(0), e.link_bandwidth_bps(0), e.local_pages(), t.faults,
-        e.policy_name(), e.config().page_size, t.resident_pages);
+        "page_fault_count={}\npolicy={}\npage_size={}\nresident_pages={}\n{}",
+        getpid(), comm, instance_id(e), e.link_latency_ns(0), e.link_bandwidth_bps(0), e.local_pages(), t.faults,
+        e.policy_name(), e.config().page_size, t.resident_pages, instance_lines(e));
 }
 
 std::string stats_reply(Engine& e) {
@@ -135,8 +151,8 @@ std::string set_reply(Engine& e, const std::vector<std::string_view>& args) {
     if (!e.set_link(0, staged.latency_ns, staged.bandwidth_bps)) return error_reply("set: no emulation here");
     if (staged.local_npages != e.local_pages() && !e.set_local_pages(staged.local_npages))
         return error_reply(fmt::format("set: local_npages={} refused", staged.local_npages));
-    return fmt::format("ok\nlatency_ns={}\nbandwidth_bps={}\nlocal_npages={}\n", e.link_latency_ns(0),
-                       e.link_bandwidth_bps(0), e.local_pages());
+    return fmt::format("ok\ninstance_id={}\nlatency_ns={}\nbandwidth_bps={}\nlocal_npages={}\n", instance_id(e),
+                       e.link_latency_ns(0), e.link_bandwidth_bps(0), e.local_pages());
 }
 
 std::string flush_reply(Engine& e, const std::vector<std::string_view>& args) {

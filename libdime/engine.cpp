@@ -17,8 +17,10 @@
 #include "time_series.h"
 #include "descriptors.h"
 #include "fault_handler.h"
+#include "instance.h"
 #include "local_pool.h"
 #include "log.h"
+#include "output_path.h"
 #include "overcommit.h"
 #include "page_table.h"
 #include "policies/policy.h"
@@ -132,6 +134,8 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
     } else {
         e->calibrate();
     }
+    // After calibration, which must measure this process alone on a link of its own.
+    if (!cfg.instance.empty() && !e->join_instance(error)) return nullptr;
     return e;
 }
 
@@ -142,6 +146,7 @@ Engine::~Engine() {
     stop_series();
     if (handler_) handler_->stop();
     handler_.reset();
+    instance_.reset();  // leaves it (the handler that booked its links is gone)
     descriptors::release(fd_);  // unregisters every range
     // pages_ unmaps both spans as it goes.
 }
@@ -276,23 +281,7 @@ uint64_t Engine::overhead_ns() const { return handler_ ? handler_->overhead().re
 Totals Engine::totals() const { return stats_->snapshot(); }
 
 std::string Engine::expand_report_path(const std::string& configured, long pid, bool descendant) {
-    if (configured.empty()) return {};
-    std::string out;
-    bool has_pid = false;
-    for (size_t i = 0; i < configured.size(); ++i) {
-        if (configured[i] == '%' && i + 1 < configured.size() && configured[i + 1] == 'p') {
-            out += std::to_string(pid);
-            has_pid = true;
-            ++i;
-        } else if (configured[i] == '%' && i + 1 < configured.size() && configured[i + 1] == '%') {
-            out += '%';
-            ++i;
-        } else {
-            out += configured[i];
-        }
-    }
-    if (descendant && !has_pid) out += "." + std::to_string(pid);
-    return out;
+    return expand_output_path(configured, pid, descendant);
 }
 
 std::string Engine::report_path() const { return expand_report_path(cfg_.report, pid_, descendant_); }
@@ -329,8 +318,8 @@ void Engine::after_fork_in_child() {
                 go_plain_in_child();
                 logf(LogLevel::kWarn, "fork child {}: cannot emulate ({}); it runs on plain memory", pid_, why);
             } else {
-                logf(LogLevel::kDebug, "fork child {}: emulated with its own pool of {} pages", pid_,
-                     pool_->capacity());
+                logf(LogLevel::kDebug, "fork child {}: emulated with its own pool of {} pages{}", pid_,
+                     pool_->capacity(), instance_ ? " in instance '" + instance_->name() + "'" : std::string());
             }
             // The child samples into a series of its own (<series>.<pid>), if it emulates.
             if (series_) {
@@ -353,6 +342,7 @@ void Engine::after_fork_in_child() {
 // The parent's handler thread does not exist here; its descriptors are the parent's files.
 void Engine::go_plain_in_child() {
     forked_child_ = true;
+    if (instance_) instance_->abandon_in_child();  // the parent's slot stays the parent's
     handler_->abandon_in_child();
     (void)handler_.release();  // its thread does not exist here; its memory stays valid
     descriptors::release(fd_);
@@ -382,6 +372,13 @@ bool Engine::emulate_in_child(std::string* why) {
     }
     stats_->reset_counters();
     if (attribution_) attribution_->reset_faults();
+    // The child joins its parent's instance with a slot of its own, before its handler evicts
+    // down to its limit there; if it cannot, it runs in a private instance.
+    if (instance_ && !instance_->rejoin_in_child(why)) {
+        logf(LogLevel::kWarn, "fork child {}: {}; it runs with a pool of its own", pid_, *why);
+        handler_->detach_instance_in_child();
+        instance_.reset();
+    }
     if (!handler_->start_in_child(why)) return false;
     return true;
 }

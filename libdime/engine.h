@@ -24,6 +24,7 @@ namespace control {
 class Server;
 }
 class FaultHandler;
+class Instance;
 class LocalPool;
 class PageTable;
 
@@ -122,6 +123,13 @@ public:
     bool start_series(std::string* error);
     void stop_series();
 
+    // The instance this process belongs to (instance.h), or nullptr in a private one (no
+    // `instance` set, no emulation, or after leave_instance()).
+    const Instance* instance() const;
+    // Leaves the instance (at exit, after the report): the pool and the links become this
+    // process's own again, the slot is freed, the last member removes the segment.
+    void leave_instance();
+
     // Allocation-site attribution (the preload's hooks feed it), or nullptr when it is off
     // (attribution: false, or no emulation).
     Attribution* attribution() const { return attribution_.get(); }
@@ -159,6 +167,8 @@ private:
     void write_trace() const;  // report.cpp
     bool emulate_in_child(std::string* why);
     void go_plain_in_child();
+    // Joins cfg.instance after calibration (engine_control.cpp). False + *error on failure.
+    bool join_instance(std::string* error);
     // Registers the span with fd_: the backing span whole, the application span per tier except
     // local tiers and the pieces that are the program's own (kPlain). 0 or a negative errno.
     int register_span();
@@ -203,6 +213,7 @@ private:
     std::unique_ptr<FaultHandler> handler_;
     std::unique_ptr<Attribution> attribution_;
     std::unique_ptr<control::Server> control_server_;
+    std::unique_ptr<Instance> instance_;
     std::unique_ptr<TimeSeries> series_;
     std::atomic<uint64_t> link_latency_[kMaxTiers] = {};
     std::atomic<uint64_t> link_bandwidth_[kMaxTiers] = {};

@@ -24,6 +24,7 @@
 #include "meta_memory.h"
 #include "sys_memory.h"
 #include "thread_role.h"
+#include "uffd_settle.h"
 
 namespace dime {
 namespace {
@@ -209,6 +210,9 @@ void FaultHandler::serve_request() {
     case Request::kResizePool:
         serve_control_request(r);
         break;
+    case Request::kAttachInstance:
+        attach_now(range_.instance);
+        break;
     case Request::kStop:
     case Request::kNone:
         break;
@@ -238,11 +242,20 @@ void FaultHandler::bring_back_range(PageId begin, PageId end) {
         if (move_works_) uffd::move(fd_, pages_.app_address(p), pages_.backing_address(p), (q - p) * ps, true, &moved);
         const PageId moved_end = p + static_cast<PageId>(moved / int64_t(ps));
         for (PageId i = p; i < q; ++i) {
-            // What the run MOVE did not take (EBUSY: a backing page still shared with a fork child,
-            // as a clean page's kept copy can be) is copied page by page. Never copy a page that
-            // did move: its backing page is gone, and the copy would fault on it, on this thread.
-            if (i >= moved_end && !fetch_back(i)) continue;
-            pages_.state(i) = kLocal | (pages_.state(i) & kBackingCopy);
+            // What the run MOVE did not count (EBUSY: a backing page still shared with a fork
+            // child, as a clean page's kept copy can be; or a miscount) is settled page by page
+            // from the page tables: never copy from a backing page that did move (the copy would
+            // fault on it, on this thread).
+            if (i >= moved_end) {
+                const uffd::Settled s = settle(pages_.app_address(i), pages_.backing_address(i), kMoveIn);
+                uffd::wake(fd_, pages_.app_address(i), ps);
+                if (s == uffd::Settled::kStayed) continue;  // the kernel refused: it stays remote
+                if (s == uffd::Settled::kHole) {  // its data is nowhere: it reads as never used
+                    pages_.state(i) = kUntouched;
+                    continue;
+                }
+            }
+            pages_.state(i) = kLocal;
             pool_.admit(i);
         }
         p = q;
@@ -271,6 +284,7 @@ void FaultHandler::run() {
         }
         uint64_t now = now_ns();
         const bool due_soon = heap_size_ && heap_[0].due <= now + kSpinOnlyNs;
+        if (instance_ && !due_soon && now >= next_instance_tick_) instance_tick(now);
         bool worked = false;
         if (!due_soon) worked = read_notifications(now);
         now = now_ns();
@@ -324,6 +338,11 @@ void FaultHandler::wait_for_work(uint64_t now) {
             return;
         }
     }
+    if (instance_) {  // the next tick: an idle member must still give back what others need
+        const uint64_t to_tick = next_instance_tick_ > now ? next_instance_tick_ - now : 0;
+        const int tick_ms = static_cast<int>(to_tick / 1000000) + 1;
+        if (timeout_ms < 0 || timeout_ms > tick_ms) timeout_ms = tick_ms;
+    }
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     poll(fds, 2, timeout_ms);
 }
@@ -349,6 +368,7 @@ bool FaultHandler::read_notifications(uint64_t) {
     const ssize_t n = read(fd_, msgs, sizeof msgs);
     if (n <= 0) return false;
     if (link_changes_.load(std::memory_order_relaxed) != link_changes_applied_) apply_link_changes();
+    if (instance_settings_changed()) apply_instance_settings();
     const uint64_t now = now_ns();
     const size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
     for (size_t i = 0; i < count; ++i)
@@ -508,20 +528,22 @@ bool FaultHandler::fill_first_touch(PageId p, bool write) {
 bool FaultHandler::fetch_back(PageId p, bool protect) {
     const uintptr_t addr = pages_.app_address(p);
     const size_t ps = cfg_.page_size;
-    size_t moved = 0;
     if (refetch_by_move_ && !protect) {  // large units (see kMoveRefetchBytes)
-        int64_t n = 0;
-        if (uffd::move(fd_, addr, pages_.backing_address(p), ps, /*wake=*/true, &n) == 0)
-            return true;  // the backing holds nothing of the unit now: no stale copy to drop later
-        moved = static_cast<size_t>(n);  // pages shared after fork(), say: the rest is copied
+        // The backing holds nothing of the unit afterwards: no stale copy to drop later.
+        if (uffd::move(fd_, addr, pages_.backing_address(p), ps, /*wake=*/true) == 0) return true;
+        // Part-way (base pages shared after fork(), say): the rest from the page tables.
+        const uffd::Settled s = settle(addr, pages_.backing_address(p), kMoveIn);
+        if (s == uffd::Settled::kHole) uffd::zeropage(fd_, addr, ps, /*wake=*/false);  // its data is nowhere
+        uffd::wake(fd_, addr, ps);
+        return s != uffd::Settled::kStayed;
     }
-    int rc = uffd::copy(fd_, addr + moved, pages_.backing_address(p) + moved, ps - moved, /*wake=*/moved == 0, protect);
+    int rc = uffd::copy(fd_, addr, pages_.backing_address(p), ps, /*wake=*/true, protect);
     if (protect && rc == -EINVAL) {  // registered without WP after all: no tracking from now on
         track_dirty_ = protect = false;
         rc = uffd::copy(fd_, addr, pages_.backing_address(p), ps);
     }
     if (rc == 0 || rc == -EEXIST) {  // EEXIST: mapped already (cannot normally happen): keep it
-        if (rc == -EEXIST || moved) uffd::wake(fd_, addr, ps);
+        if (rc == -EEXIST) uffd::wake(fd_, addr, ps);
         // A page mapped by someone else may have been written: only our own protected copy is clean.
         pages_.state(p) |= rc == 0 && protect ? kBackingCopy | kClean : kBackingCopy;
         return true;
@@ -549,9 +571,11 @@ bool FaultHandler::evict_when_idle() {
     // With prefetch, room for the next fault's whole window too, so that its evictions do not
     // hold up its resolution.
     const uint64_t room = prefetch_room();
-    if (evictions_paused_ || batch <= 1 || pool_.occupancy() + room < pool_.capacity()) return false;
+    // The pool's limit: its capacity, or in an instance what this member may hold now.
+    const uint64_t limit = pool_.limit();
+    if (evictions_paused_ || batch <= 1 || pool_.occupancy() + room < limit) return false;
     const uint64_t before = stats_.evictions.load(std::memory_order_relaxed);
-    evict_pages(std::max<uint64_t>(pool_.occupancy() + room - pool_.capacity(), batch));
+    evict_pages(std::max<uint64_t>(pool_.occupancy() + room - limit, batch));
     return stats_.evictions.load(std::memory_order_relaxed) != before;
 }
 
@@ -648,6 +672,13 @@ uint8_t FaultHandler::absent_page_state(PageId victim) const {
     return sys::all_resident(pages_.backing_address(victim), cfg_.page_size) ? uint8_t(kRemote) : uint8_t(kUntouched);
 }
 
+uffd::Settled FaultHandler::settle(uintptr_t dst, uintptr_t src, uffd::SettleMode mode) {
+    size_t found = 0;
+    const uffd::Settled s = uffd::settle_move(fd_, dst, src, cfg_.page_size, mode, &found);
+    if (found) Stats::bump(stats_.move_uncounted, found);
+    return s;
+}
+
 bool FaultHandler::evict(PageId victim) {
     const uintptr_t addr = pages_.app_address(victim);
     const uintptr_t back = pages_.backing_address(victim);
@@ -659,24 +690,28 @@ bool FaultHandler::evict(PageId victim) {
     if (move_works_) {
         // Atomic with respect to the application: a concurrent write lands before the move
         // (and travels with the page) or faults after it (and fetches the page back).
-        int rc = uffd::move(fd_, back, addr, len, /*wake=*/false);
-        if (rc == -EEXIST) {  // stale backing copy: drop it and retry
-            madvise(reinterpret_cast<void*>(back), len, MADV_DONTNEED);
-            rc = uffd::move(fd_, back, addr, len, false);
-        }
+        const int rc = uffd::move(fd_, back, addr, len, /*wake=*/false);
         if (rc == 0) {
             pages_.state(victim) = kRemote;
             Stats::bump(stats_.evictions);
             return true;
         }
-        if (rc == -ENOENT) {  // no page here: dropped by the application, or moved out already
-            pages_.state(victim) = absent_page_state(victim);
-            if (pages_.state(victim) == kRemote) Stats::bump(stats_.evictions);
-            return true;
-        }
         if (rc == -EINVAL || rc == -ENOTTY) {
             move_works_ = false;
             note(Note::kMoveDisabled);
+        } else {
+            // EEXIST, ENOENT, EAGAIN, EBUSY...: what moved is read from the page tables, never
+            // from the error (a move was seen to succeed and report EEXIST; dropping the
+            // "stale" backing copy then destroyed the page). The application's copy, where
+            // mapped, is the latest data; a unit the program dropped reads as never used.
+            const uffd::Settled s = settle(back, addr, kMoveOut);
+            if (s != uffd::Settled::kStayed) {
+                pages_.state(victim) = s == uffd::Settled::kMoved ? kRemote : kUntouched;
+                if (s == uffd::Settled::kMoved) Stats::bump(stats_.evictions);
+                return true;
+            }
+            // Some base page refused to move (shared after fork): the unit is whole in place
+            // again, and the copy below takes it.
         }
     }
     // Fallback: copy the page to the backing span, then unmap it. Write-protect it first so a

@@ -15,6 +15,7 @@
 #include "attribution.h"
 #include "access_tracker.h"
 #include "config.h"
+#include "instance.h"
 #include "link_model.h"
 #include "local_pool.h"
 #include "page_table.h"
@@ -22,6 +23,7 @@
 #include "stats.h"
 #include "trace_recorder.h"
 #include "uffd.h"
+#include "uffd_settle.h"
 
 namespace dime {
 
@@ -104,6 +106,13 @@ public:
     // returning.
     void resize_pool(uint64_t pages);
 
+    // Instances (fault_handler_instance.cpp): from now on the pool counts against `in`'s budget
+    // and the links are the instance's (nullptr: this process's own again). Served by the
+    // handler between two operations (or done at once when its thread does not run).
+    void attach_instance(Instance* in);
+    // In a fork child, before start_in_child (no thread runs): back to a pool and links of its own.
+    void detach_instance_in_child() { attach_now(nullptr); }
+
 private:
     // Why a fetch is in flight: a fault (a thread waits), a prefetch (nobody waits yet), a prefetch
     // measured by leaving the page sampled on arrival, or a dime_prefetch() hint.
@@ -121,6 +130,7 @@ private:
         kNone, kPrepareFork, kForkDone, kResetStats, kStop,
         kDiscardPages, kMovePages, kDetachPages, kPrefetchPages,  // fault_handler_ranges.cpp
         kEvictRange, kResizePool,                                 // fault_handler_control.cpp
+        kAttachInstance,                                          // fault_handler_instance.cpp
     };
     // The arguments and result of a page-range request.
     struct RangeRequest {
@@ -128,6 +138,7 @@ private:
         bool inaccessible = false;
         int result = 0;
         uint64_t pages = 0;  // kEvictRange: pages evicted (out); kResizePool: the new capacity (in)
+        Instance* instance = nullptr;  // kAttachInstance
     };
 
     bool launch_thread(std::string* error);
@@ -160,6 +171,12 @@ private:
     void move_out_run(const PageId* run, size_t n);
     bool copy_out_run(const PageId* run, size_t n);
     bool evict(PageId victim);
+    // After a failed UFFDIO_MOVE of one unit: finishes it from the page tables (uffd_settle.h),
+    // counting what the kernel moved without saying so. Out to the backing: the application's
+    // copy wins and is never copied (the program may write it); in from the backing: copies allowed.
+    static constexpr uffd::SettleMode kMoveOut{/*src_wins=*/true, /*src_live=*/true};
+    static constexpr uffd::SettleMode kMoveIn{/*src_wins=*/false, /*src_live=*/false};
+    uffd::Settled settle(uintptr_t dst, uintptr_t src, uffd::SettleMode mode);
     uint8_t absent_page_state(PageId victim) const;
     void bring_back_everything();
     void bring_back_range(PageId begin, PageId end);
@@ -241,6 +258,20 @@ private:
     std::atomic<uint64_t> new_bandwidth_[kMaxTiers] = {};
     std::atomic<uint32_t> link_changes_{0};
     uint32_t link_changes_applied_ = 0;
+
+    // The instance this process belongs to (handler thread; fault_handler_instance.cpp). Every
+    // tick the handler frees dead members' slots and gives back what it holds beyond its limit,
+    // also when the program is idle (the handler then sleeps at most one tick).
+    static constexpr uint64_t kInstanceTickNs = 10000000;
+    void attach_now(Instance* in);
+    void apply_instance_settings();
+    void instance_tick(uint64_t now);
+    bool instance_settings_changed() const {
+        return instance_ && instance_->settings_generation() != instance_generation_;
+    }
+    Instance* instance_ = nullptr;
+    uint32_t instance_generation_ = 0;  // the settings generation last applied
+    uint64_t next_instance_tick_ = 0;
 };
 
 }  // namespace dime

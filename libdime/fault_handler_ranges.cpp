@@ -71,9 +71,15 @@ int FaultHandler::move_one(PageId from, PageId to, bool remote) {
     const uintptr_t src = remote ? pages_.backing_address(from) : pages_.app_address(from);
     const uintptr_t dst = remote ? pages_.backing_address(to) : pages_.app_address(to);
     const size_t len = cfg_.page_size;
+    if (move_works_) {
+        if (uffd::move(fd_, dst, src, len, /*wake=*/false) == 0) return 1;
+        // From the page tables, not the error (uffd_settle.h); nobody uses either side here, so a
+        // base page shared after fork is copied. The source's copy wins (dst was never used).
+        const uffd::Settled s = settle(dst, src, {/*src_wins=*/true, /*src_live=*/false});
+        return s == uffd::Settled::kMoved ? 1 : s == uffd::Settled::kHole ? 0 : -1;
+    }
     // A hole would make COPY read a registered page that nobody else can serve: check first.
     if (!sys::all_resident(src, len)) return 0;
-    if (move_works_ && uffd::move(fd_, dst, src, len, /*wake=*/false) == 0) return 1;
     // EBUSY (shared with a child after fork) and the like: copy, then drop the source.
     const int rc = uffd::copy(fd_, dst, src, len, /*wake=*/false);
     if (rc != 0 && rc != -EEXIST) return -1;

@@ -27,12 +27,14 @@ void LocalPool::admit(PageId p) {
     timed(stats_, [&] { policy_->on_admit(p); return 0; });
     ++resident_;
     stats_.resident_pages.store(resident_, std::memory_order_relaxed);
+    publish();
 }
 
 void LocalPool::forget(PageId p) {
     policy_->on_forget(p);
     --resident_;
     stats_.resident_pages.store(resident_, std::memory_order_relaxed);
+    publish();
 }
 
 PageId LocalPool::evict_one() {
@@ -41,6 +43,7 @@ PageId LocalPool::evict_one() {
     if (victim != kNoPage) {
         --resident_;
         stats_.resident_pages.store(resident_, std::memory_order_relaxed);
+        publish();
     }
     return victim;
 }

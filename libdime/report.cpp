@@ -10,6 +10,7 @@
 #include "attribution.h"
 #include "engine.h"
 #include "fault_handler.h"
+#include "instance.h"
 #include "local_pool.h"
 #include "log.h"
 #include "symbolize.h"
@@ -18,12 +19,12 @@
 namespace dime {
 namespace {
 
-constexpr int kReportVersion = 2;  // docs/report-format.md
+constexpr int kReportVersion = 3;  // docs/report-format.md
 
 std::string totals_json(const Totals& t) {
     return fmt::format(
         "{{\"faults\": {}, \"first_touch_faults\": {}, \"refetch_faults\": {}, \"duplicate_faults\": {}, "
-        "\"evictions\": {}, \"eviction_fallbacks\": {}, \"dirty_evictions\": {}, \"clean_evictions\": {}, "
+        "\"evictions\": {}, \"eviction_fallbacks\": {}, \"move_uncounted\": {}, \"dirty_evictions\": {}, \"clean_evictions\": {}, "
         "\"writeback_bytes\": {}, \"writeback_ns\": {}, \"first_write_faults\": {}, "
         "\"injected_delay_ns\": {}, \"handler_ns\": {}, "
         "\"policy_ns\": {}, \"resident_pages\": {}, \"fault_ns_p50\": {}, \"fault_ns_p99\": {}, "
@@ -32,7 +33,7 @@ std::string totals_json(const Totals& t) {
         "\"prefetch_probes\": {}, \"prefetch_probe_hits\": {}, \"prefetch_probe_late_hits\": {}, "
         "\"prefetch_probe_misses\": {}, \"prefetch_hit_ratio\": {:.4f}, \"prefetch_window\": {}}}",
         t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions, t.eviction_fallbacks,
-        t.dirty_evictions, t.clean_evictions, t.writeback_bytes, t.writeback_ns, t.first_write_faults,
+        t.move_uncounted, t.dirty_evictions, t.clean_evictions, t.writeback_bytes, t.writeback_ns, t.first_write_faults,
         t.injected_delay_ns, t.handler_ns, t.policy_ns, t.resident_pages, t.fault_ns_p50, t.fault_ns_p99,
         t.fault_ns_max, t.sampled_pages, t.hit_faults, t.tracking_ns, t.prefetched_pages, t.prefetch_hint_pages,
         t.prefetch_hits, t.prefetch_late_hits, t.prefetch_probes, t.prefetch_probe_hits, t.prefetch_probe_late_hits,
@@ -46,6 +47,23 @@ std::string memory_json(const Engine::SpanUsage& u) {
         "\"touched_pages\": {}}}",
         u.maps, u.unmaps, u.remaps, u.discards, u.detaches, u.plain_fallbacks, u.reservation_failures, u.used_bytes,
         u.ranges, u.touched_pages);
+}
+
+// The report's "instance": null in a private instance.
+std::string instance_json(const Instance* in) {
+    if (!in) return "null";
+    const Instance::View v = in->view();
+    return fmt::format("{{\"name\": {}, \"local_npages\": {}, \"members\": {}, \"pids\": [{}], \"pages\": {}, "
+                       "\"resident_pages\": {}}}",
+                       json_quoted(in->name()), v.capacity, v.members, fmt::join(v.pids, ", "), v.pages, v.resident);
+}
+
+// The summary's words on the instance, in one.
+std::string instance_summary(const Instance* in) {
+    if (!in) return {};
+    const Instance::View v = in->view();
+    return fmt::format("; instance '{}': {} member{}, {}/{} pages", in->name(), v.members, v.members == 1 ? "" : "s",
+                       v.resident, v.capacity);
 }
 
 // The sites with the most remote faults, symbolized (at exit; runs addr2line once per object).
@@ -175,11 +193,11 @@ std::string Engine::report_json_with(const std::string& attribution) const {
         "\"policy\": \"{}\", \"local_npages\": {}, \"uffd_move\": {}, \"write_protect\": {}, "
         "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}, "
         "\"access_sample_percent\": {}}},\n  "
-        "\"memory\": {},\n  \"fault_latency\": {}{}\n}}\n",
+        "\"instance\": {},\n  \"memory\": {},\n  \"fault_latency\": {}{}\n}}\n",
         kReportVersion, to_json(cfg_), totals_json(t), emulating() ? "userfaultfd" : "none", pid_, descendant_,
         policy_name(), local_pages(), caps_.move, caps_.write_protect, own.first_touch_ns, own.refetch_ns,
         cfg_.fetch_cost_ns(), cfg_.access_sample_share(pool_ && pool_->policy_wants_access()),
-        memory_json(span_usage()), latency_json(), attribution);
+        instance_json(instance_.get()), memory_json(span_usage()), latency_json(), attribution);
 }
 
 // The per-fault latency histogram: {"buckets": [[upper_ns, count], ...]}, buckets with samples only.
@@ -262,12 +280,12 @@ void Engine::write_reports() const {
                            : std::string();
         // fputs, not fmt::print: at exit stderr may be closed or full, and fmt::print throws then.
         std::fputs(fmt::format("dime: {} faults ({} first touch, {} re-fetch, {} duplicate), {} evictions{}, "
-                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages{}, policy {}{}{}\n",
+                               "{} injected; fault p50 {}, p99 {}; pool {}/{} pages{}, policy {}{}{}{}\n",
                                t.faults, t.first_touch_faults, t.refetch_faults, t.duplicate_faults, t.evictions,
                                writeback, human_ns(t.injected_delay_ns), human_ns(t.fault_ns_p50),
                                human_ns(t.fault_ns_p99), t.resident_pages, local_pages(),
                                cfg_.page_size == 4096 ? std::string() : fmt::format(" of {} KiB", cfg_.page_size >> 10),
-                               policy_name(), tracking_summary(t),
+                               policy_name(), instance_summary(instance_.get()), tracking_summary(t),
                                descendant_ ? fmt::format(" (child process {})", pid_) : std::string())
                        .c_str(),
                    stderr);

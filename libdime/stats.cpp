@@ -62,6 +62,7 @@ Totals Stats::snapshot() const {
     t.duplicate_faults = get(duplicate_faults);
     t.evictions = get(evictions);
     t.eviction_fallbacks = get(eviction_fallbacks);
+    t.move_uncounted = get(move_uncounted);
     t.dirty_evictions = get(dirty_evictions);
     t.clean_evictions = get(clean_evictions);
     t.writeback_bytes = get(writeback_bytes);
@@ -92,7 +93,7 @@ Totals Stats::snapshot() const {
 }
 
 void Stats::reset_counters() {
-    for (auto* c : {&first_touch_faults, &refetch_faults, &duplicate_faults, &evictions, &eviction_fallbacks,
+    for (auto* c : {&first_touch_faults, &refetch_faults, &duplicate_faults, &evictions, &eviction_fallbacks, &move_uncounted,
                     &dirty_evictions, &clean_evictions, &writeback_bytes, &writeback_ns, &first_write_faults,
                     &injected_delay_ns, &handler_ns, &policy_ns, &sampled_pages, &hit_faults, &tracking_ns,
                     &prefetched_pages, &prefetch_hint_pages, &prefetch_late_hits, &prefetch_probes,

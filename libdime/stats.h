@@ -16,6 +16,7 @@ struct Totals {
     uint64_t duplicate_faults = 0;    // a second notification for a page already in flight
     uint64_t evictions = 0;
     uint64_t eviction_fallbacks = 0;  // evictions or fetches that could not use UFFDIO_MOVE
+    uint64_t move_uncounted = 0;      // base pages a failed UFFDIO_MOVE moved without counting (uffd_settle.h)
     // With writeback (see options.def): evictions split by whether the page was written while
     // local, what the dirty ones cost on the links, and the WP faults that tracking took.
     uint64_t dirty_evictions = 0;     // written while local (or first touched): sent to the blade
@@ -82,6 +83,7 @@ struct Stats {
     std::atomic<uint64_t> duplicate_faults{0};
     std::atomic<uint64_t> evictions{0};
     std::atomic<uint64_t> eviction_fallbacks{0};
+    std::atomic<uint64_t> move_uncounted{0};
     std::atomic<uint64_t> dirty_evictions{0};
     std::atomic<uint64_t> clean_evictions{0};
     std::atomic<uint64_t> writeback_bytes{0};

@@ -198,6 +198,7 @@ void write_reports_once() {
         g_engine->stop_series();  // its last sample first: the counters as the program ends
         g_engine->write_reports();
         g_engine->stop_control();  // its socket goes with the process
+        g_engine->leave_instance();  // after the report, which shows the instance as the program ends
     } catch (...) {
         // An exception leaving an exit handler would abort the program: the report is lost instead.
     }
