@@ -6,10 +6,8 @@
 # re-fetches and evictions) and, where the program does not need DiME, natively too: the program
 # checks the kernel's own semantics, so the native run shows its expectations are right.
 foreach(prog hostile_signals hostile_mmap hostile_exit hostile_fork hostile_exec)
-  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/programs/${prog}.c)
-    add_executable(${prog} programs/${prog}.c)
-    target_link_libraries(${prog} PRIVATE dime_api_static Threads::Threads)
-  endif()
+  add_executable(${prog} programs/${prog}.c)
+  target_link_libraries(${prog} PRIVATE dime_api_static Threads::Threads)
 endforeach()
 add_executable(hostile_oom programs/hostile_oom.cpp)
 target_link_libraries(hostile_oom PRIVATE dime_api_static Threads::Threads)
