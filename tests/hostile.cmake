@@ -6,10 +6,8 @@
 # re-fetches and evictions) and, where the program does not need DiME, natively too: the program
 # checks the kernel's own semantics, so the native run shows its expectations are right.
 foreach(prog hostile_signals hostile_mmap hostile_exit hostile_fork hostile_exec)
-  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/programs/${prog}.c)
-    add_executable(${prog} programs/${prog}.c)
-    target_link_libraries(${prog} PRIVATE dime_api_static Threads::Threads)
-  endif()
+  add_executable(${prog} programs/${prog}.c)
+  target_link_libraries(${prog} PRIVATE dime_api_static Threads::Threads)
 endforeach()
 add_executable(hostile_oom programs/hostile_oom.cpp)
 target_link_libraries(hostile_oom PRIVATE dime_api_static Threads::Threads)
@@ -66,7 +64,28 @@ foreach(mode exit _exit exit-thread)
             "DIME_OPTIONS=latency_ns=1000000000 bandwidth_bps=1000000000000 overhead_ns=0 first_touch=local local_npages=4096 attribution_lines=false"
             $<TARGET_FILE:hostile_exit> $<TARGET_FILE:dime_preload> ${CMAKE_CURRENT_BINARY_DIR}/hostile.exit.${mode}.json
             ${mode})
-  set_tests_properties(hostile.hostile_exit.${mode} PROPERTIES TIMEOUT 120)
+  set_tests_properties(hostile.hostile_exit.${mode} PROPERTIES TIMEOUT 120 SKIP_REGULAR_EXPRESSION "PRELOAD-SKIPPED")
+endforeach()
+# (d) fork() from four threads at once, while two more fault; children and grandchildren check.
+dime_hostile_test(hostile_fork NATIVE)
+set_tests_properties(hostile.hostile_fork PROPERTIES PROCESSORS 2)  # many processes copying pages
+# (e) exec without closing anything, from a worker while the others fault: the image inherits the
+# program's descriptors but none of DiME's (tests/scripts/run_lifecycle.cmake checks the reports:
+# the exec'd image's own, none without the preload, the exec'd fork child's).
+foreach(spec "keep|emulated" "drop|absent" "fork|emulated")
+  string(REPLACE "|" ";" spec "${spec}")
+  list(GET spec 0 mode)
+  list(GET spec 1 report)
+  add_test(NAME hostile.hostile_exec.${mode}
+    COMMAND ${CMAKE_COMMAND}
+      -DPROGRAM=$<TARGET_FILE:hostile_exec>
+      -DPRELOAD=$<TARGET_FILE:dime_preload>
+      -DREPORT=${CMAKE_CURRENT_BINARY_DIR}/hostile.exec.${mode}.json
+      "-DOPTIONS=local_npages=256 latency_ns=0 bandwidth_bps=1000000000000"
+      -DARGS=${mode}
+      -DEXPECT_REPORT=${report}
+      -P ${CMAKE_CURRENT_SOURCE_DIR}/scripts/run_lifecycle.cmake)
+  set_tests_properties(hostile.hostile_exec.${mode} PROPERTIES TIMEOUT 120 SKIP_REGULAR_EXPRESSION "PRELOAD-SKIPPED")
 endforeach()
 # (f) Too much memory: refusals as the kernel's (natively too); then a 64 MiB heap filled by new.
 dime_hostile_test(hostile_oom NATIVE)

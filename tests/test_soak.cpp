@@ -7,6 +7,7 @@
 // tests/programs/soak.cpp is the long version, under the preload. Runs on its own threads.
 #include <catch2/catch.hpp>
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ struct Soak {
     std::atomic<uint64_t> ops{0}, mismatches{0}, forks{0}, failed_children{0};
     std::atomic<bool> stop{false};
     soak::Activity acts[kWorkers + 1];
+    soak::Watchdog* watchdog = nullptr;
     std::string config;
 
     bool own(Piece& p, int who) {
@@ -118,6 +120,7 @@ struct Soak {
 
     // In the child: the held pieces as they were at the fork. Exit status 0 or 1.
     [[noreturn]] void child(const std::vector<size_t>& held) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with a parent its watchdog ends
         alarm(60);  // a hang in the child ends it (SIGALRM) instead of stalling the test
         const uint64_t before = mismatches.load();
         for (size_t i : held) check(pieces[i], 0, pieces[i].len, "fork child");
@@ -152,7 +155,9 @@ struct Soak {
                 int status = -1;
                 if (pid > 0) {
                     act.begin("waiting for a fork child");
+                    if (watchdog) watchdog->child.store(pid);
                     waitpid(pid, &status, 0);
+                    if (watchdog) watchdog->child.store(0);
                     forks.fetch_add(1);
                 }
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed_children.fetch_add(1);
@@ -232,6 +237,7 @@ TEST_CASE("soak (engine): threads, evictions, pool resizes and forks over tiers 
         const uint64_t run_ns = 6000000000ull;
         {
             soak::Watchdog watchdog(s.acts, kWorkers + 1, 30000000000ull, soak::now_ns() + run_ns + 60000000000ull);
+            s.watchdog = &watchdog;
             std::vector<std::thread> threads;
             for (int i = 0; i < kWorkers; ++i) threads.emplace_back([&s, i] { s.work(i); });
             threads.emplace_back([&s, &cfg] { s.chaos(cfg.local_npages); });

@@ -19,6 +19,7 @@
 #include <dime.h>
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <signal.h>
@@ -467,6 +468,7 @@ void on_child_alarm(int) {
 // In a fork child: the held blocks must be as they were at the fork; then the child works on them
 // under its own engine. Exit status: 0, 1 (mismatch), 5 (descriptors or threads not as expected).
 [[noreturn]] void fork_child(const long* held, int n, int parent_fds, int expected_threads, uint64_t seed) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // a parent ended by its watchdog takes the child along
     signal(SIGALRM, on_child_alarm);
     alarm(60);
     soak::Rng rng(seed);
@@ -511,6 +513,7 @@ void on_child_alarm(int) {
 }
 
 int g_baseline_threads = 0;  // the process's threads before the test's own (main + DiME's)
+soak::Watchdog* g_watchdog = nullptr;  // kills a hung fork child along with the run
 
 void fork_with_snapshot(soak::Rng& rng, soak::Activity& act) {
     // Hold some blocks still across the fork: the child checks exactly those.
@@ -535,9 +538,11 @@ void fork_with_snapshot(soak::Rng& rng, soak::Activity& act) {
     g_forks.fetch_add(1);
     chaos_note("fork", pid);
     act.begin("waiting for a fork child");
+    g_watchdog->child.store(pid);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    g_watchdog->child.store(0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         say("soak: fork child %d ended with %s %d\n", int(pid), WIFEXITED(status) ? "status" : "signal",
             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
@@ -679,6 +684,7 @@ int main(int argc, char** argv) {
     int exit_status = 0;
     {
         soak::Watchdog watchdog(g_acts, g_set.threads + 1, /*stall_ns=*/30000000000ull, t0 + run_ns + 90000000000ull);
+        g_watchdog = &watchdog;
         std::thread chaos(chaos_main, g_set.seed ^ 0xc4a05);
         std::thread threads[kMaxThreads];
         for (int t = 0; t < g_set.threads; ++t) threads[t] = std::thread(worker_main, &workers[t]);

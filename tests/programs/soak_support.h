@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -291,10 +292,13 @@ inline void thread_state(int tid, char* out, size_t cap) {
 }
 
 // Ends the process (exit status 3) when some thread finished no operation for `stall_ns`, or the
-// run outlives `deadline_ns` (absolute, now_ns()), printing what every thread was doing. Checks
-// twice a second, on a thread of its own that touches only plain memory.
+// run outlives `deadline_ns` (absolute, now_ns()), printing what every thread was doing, and kills
+// the fork child in `child` (if any) so that none is left behind. Checks twice a second, on a thread
+// of its own that touches only plain memory.
 class Watchdog {
 public:
+    std::atomic<int> child{0};  // a fork child running now (set and cleared by whoever forked it)
+
     Watchdog(Activity* acts, int n, uint64_t stall_ns, uint64_t deadline_ns)
         : acts_(acts), n_(n), stall_ns_(stall_ns), deadline_ns_(deadline_ns), thread_([this] { run(); }) {}
     ~Watchdog() {
@@ -338,6 +342,10 @@ private:
                     acts_[i].doing.load(), double(t - acts_[i].since_ns.load()) / 1e9, acts_[i].slot.load(),
                     reinterpret_cast<void*>(acts_[i].addr.load()), acts_[i].len.load(),
                     (unsigned long long)acts_[i].ops.load(), acts_[i].tid.load(), state);
+            }
+            if (const int pid = child.load(); pid > 0) {
+                say("soak:   fork child %d killed\n", pid);
+                kill(pid, SIGKILL);
             }
             _exit(3);
         }
