@@ -235,7 +235,7 @@ def plot(ctx, name, title, xlabel, ylabel, series, logx=False, logy=False, xtics
         f"set title '{_quote(title)}'",
         f"set xlabel '{_quote(xlabel)}'",
         f"set ylabel '{_quote(ylabel)}'",
-        "set key below left vertical maxrows 3",
+        "set key below center horizontal maxcols 2",
         "set grid",
         "set yrange [0:*]" if not logy else "",
         "set logscale x" if logx else "",

@@ -27,12 +27,12 @@ IB_FETCH_US, IB_BANDWIDTH = 25, 40_000_000_000
 CLIENTS = 16
 
 SIZES = {
-    "smoke": {"keys": 2000, "value_bytes": 1024, "requests": 2000, "runs": 1,
-              "policies": POLICIES, "prefetch": PREFETCH},
-    "quick": {"keys": 20000, "value_bytes": 1024, "requests": 20000, "runs": 1,
-              "policies": POLICIES, "prefetch": PREFETCH},
+    "smoke": {"keys": 1000, "value_bytes": 1024, "requests": 1000, "runs": 1,
+              "policies": ["fifo", "arc"], "prefetch": PREFETCH, "percents": [100, 10]},
+    "quick": {"keys": 10000, "value_bytes": 1024, "requests": 10000, "runs": 1,
+              "policies": POLICIES, "prefetch": PREFETCH, "percents": PERCENTS},
     "full": {"keys": 100000, "value_bytes": 1024, "requests": 100000, "runs": 3,
-             "policies": POLICIES, "prefetch": PREFETCH},
+             "policies": POLICIES, "prefetch": PREFETCH, "percents": PERCENTS},
 }
 
 
@@ -171,7 +171,7 @@ def run(ctx):
     for rnd in range(sizes["runs"]):
         for policy in sizes["policies"]:
             for prefetch in sizes["prefetch"]:
-                for percent in PERCENTS:
+                for percent in sizes["percents"]:
                     key = (policy, prefetch, percent)
                     pool = max(64, dataset_pages * percent // 100)
                     tag = f"kv-{policy}-pf{prefetch}-{percent}-{rnd}"

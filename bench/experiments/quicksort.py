@@ -24,7 +24,7 @@ IB_FETCH_US, IB_BANDWIDTH = 25, 40_000_000_000
 
 SIZES = {
     "smoke": {"mib": 8, "runs": 1},
-    "quick": {"mib": 64, "runs": 3},
+    "quick": {"mib": 32, "runs": 3},
     "full": {"mib": 2048, "runs": 3},
 }
 
