@@ -74,8 +74,7 @@ def tracked(ctx, sizes):
             result, report = walk(ctx, f"tracked-{pages}-{r}", args, settings)
             faults = report["totals"]["refetch_faults"]
             wall_s = result["wall_ns"] / 1e9
-            samples[pages].append({"faults_per_s": faults / wall_s, "us_per_fault": wall_s * 1e6 / faults,
-                                   "touched_pages": report["memory"]["touched_pages"]})
+            samples[pages].append({"faults_per_s": faults / wall_s, "us_per_fault": wall_s * 1e6 / faults})
             ctx.say(f"tracked {pages} pages, run {r + 1}/{sizes['runs']}: {samples[pages][-1]['faults_per_s']:.0f} faults/s")
     for pages in sizes["tracked"]:
         runs = samples[pages]
@@ -148,7 +147,6 @@ def tables(result):
         ("faults_per_s", "faults/s (delay 0)", lambda v: f(round(v))),
         ("us_per_fault", "per fault", lambda v: f(v, 2, " µs")),
         ("vs_smallest_pct", "vs 10^4 pages", pct),
-        ("touched_pages", "touched (report)", lambda v: f(round(v))),
     ]
     threads_columns = [
         ("threads", "application threads", lambda v: f(v)),
