@@ -31,7 +31,7 @@ SIZES = {
               "policies": ["fifo", "arc"], "prefetch": PREFETCH, "percents": [100, 10]},
     "quick": {"keys": 5000, "value_bytes": 1024, "requests": 5000, "runs": 1,
               "policies": POLICIES, "prefetch": PREFETCH, "percents": PERCENTS},
-    "full": {"keys": 100000, "value_bytes": 1024, "requests": 50000, "runs": 3,
+    "full": {"keys": 40000, "value_bytes": 1024, "requests": 20000, "runs": 3,
              "policies": POLICIES, "prefetch": PREFETCH, "percents": PERCENTS},
 }
 
