@@ -17,7 +17,7 @@ constexpr std::string_view kHelp = "dime check-config --help";
 
 // A text setting as a YAML double-quoted scalar; other kinds print as they are.
 std::string yaml_value(const SettingText& s) {
-    if (s.kind != "text") return s.value;
+    if (s.kind != "text" && s.kind != "output") return s.value;
     std::string out = "\"";
     for (unsigned char c : s.value) {
         if (c == '"' || c == '\\')

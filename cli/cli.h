@@ -12,6 +12,7 @@ int run_main(int argc, char** argv);
 int check_config_main(int argc, char** argv);
 int ctl_main(int argc, char** argv);
 int report_main(int argc, char** argv);
+int doctor_main(int argc, char** argv);
 
 // Help texts (each ends with a newline).
 std::string top_help();
@@ -19,6 +20,7 @@ std::string run_help();
 std::string check_config_help();
 std::string ctl_help();
 std::string report_help();
+std::string doctor_help();
 
 // Prints "dime: <message>" as one line on stderr and exits with `status`.
 [[noreturn]] void fail(int status, std::string_view message);

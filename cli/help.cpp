@@ -38,7 +38,8 @@ constexpr std::string_view kExitStatus =
     "    1    libdime.so not found, or DiME itself cannot work here\n"
     "    126  the program was found but cannot be executed (e.g. no permission)\n"
     "    127  the program was not found\n"
-    "  dime check-config exits 0 for a valid configuration and 2 otherwise.\n";
+    "  dime check-config exits 0 for a valid configuration and 2 otherwise.\n"
+    "  dime doctor exits 0 when userfaultfd works here, 1 when it does not, 2 for bad settings.\n";
 
 }  // namespace
 
@@ -79,6 +80,7 @@ std::string top_help() {
         "       dime sim --trace FILE --policy NAME --local-pages N [--json]...\n"
         "       dime ctl list | set [instance_id=ID] key=value... | stats PID | flush PID [ADDR LEN]\n"
         "       dime report [-o OUT.html] FILE...\n"
+        "       dime doctor\n"
         "       dime --help | --version | help [COMMAND]\n"
         "\n"
         "DiME runs an unmodified Linux program with its heap emulated as disaggregated memory:\n"
@@ -95,6 +97,8 @@ std::string top_help() {
         "                and local_npages, read live counters, evict (see dime ctl --help)\n"
         "  report        an HTML page with plots from reports and time series (see\n"
         "                dime report --help)\n"
+        "  doctor        what this machine allows DiME (userfaultfd, its features, limits) and\n"
+        "                the backend dime run would use (see dime doctor --help)\n"
         "  help COMMAND  the same as dime COMMAND --help\n"
         "\n"
         "Options:\n"
@@ -163,6 +167,23 @@ std::string check_config_help() {
         "\n"
         "{}",
         settings_help());
+}
+
+std::string doctor_help() {
+    return "usage: dime doctor\n"
+           "\n"
+           "Probes what this machine allows DiME and prints one line per item: the ways to open\n"
+           "userfaultfd (the system call with and without UFFD_USER_MODE_ONLY, /dev/userfaultfd),\n"
+           "vm.unprivileged_userfaultfd, CAP_SYS_PTRACE, the features and ioctls the kernel grants\n"
+           "(UFFDIO_MOVE, write-protect, MISSING on anonymous, shmem and hugetlb memory,\n"
+           "UFFDIO_ZEROPAGE), whether a fault taken inside the kernel is served, vm.max_map_count,\n"
+           "transparent huge pages, this process's seccomp mode, the page size, the CPUs, and the\n"
+           "backend a program started by dime run would get with the settings in DIME_CONFIG and\n"
+           "DIME_OPTIONS. The probes open and close descriptors and map scratch memory; nothing\n"
+           "is changed.\n"
+           "\n"
+           "Exit status: 0 when userfaultfd works here, 1 when it does not, 2 for a bad command\n"
+           "line or bad settings in the environment.\n";
 }
 
 }  // namespace dime::cli

@@ -75,10 +75,12 @@ int main(int argc, char** argv) {
             fmt::print("{}", ctl_help());
         else if (topic == "report")
             fmt::print("{}", report_help());
+        else if (topic == "doctor")
+            fmt::print("{}", doctor_help());
         else if (topic == "sim")
             fmt::print("{}", dime::lab::sim_help());
         else
-            usage_error(fmt::format("no help on '{}': the commands are run, check-config, ctl, report and sim", topic),
+            usage_error(fmt::format("no help on '{}': the commands are run, check-config, ctl, report, sim and doctor", topic),
                         "dime --help");
         return 0;
     }
@@ -96,8 +98,9 @@ int main(int argc, char** argv) {
     if (command == "sim") return dime::lab::sim_main(argc - 1, argv + 1);
     if (command == "ctl") return ctl_main(argc - 1, argv + 1);
     if (command == "report") return report_main(argc - 1, argv + 1);
+    if (command == "doctor") return doctor_main(argc - 1, argv + 1);
     if (!command.empty() && command[0] == '-')
         usage_error(fmt::format("unknown option '{}'", command), "dime --help");
-    usage_error(fmt::format("unknown command '{}' (the commands are run, check-config, ctl, report and sim)", command),
+    usage_error(fmt::format("unknown command '{}' (the commands are run, check-config, ctl, report, sim and doctor)", command),
                 "dime --help");
 }

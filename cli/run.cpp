@@ -1,5 +1,4 @@
 // run.cpp — `dime run`: checks the settings, prepares DIME_CONFIG, DIME_OPTIONS, DIME_REPORT, DIME_TRACE and LD_PRELOAD, then replaces itself with the program (execvp), so its exit status and signals are the program's own.
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +14,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "output_path.h"
 
 namespace dime::cli {
 namespace {
@@ -79,19 +79,8 @@ std::string absolute(const std::string& path) {
 // The report (or trace) is written when the program exits: check now that it can be, without
 // creating it. `path` is absolute; `option` names it in the message.
 void check_output_path(const std::string& path, std::string_view option) {
-    if (path.empty()) return;  // DIME_REPORT set but empty: no report
-    const std::string dir = path.substr(0, path.find_last_of('/') + 1);
-    struct stat st {};
-    int err = 0;
-    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-        err = EISDIR;
-    else if (::stat(dir.c_str(), &st) != 0)
-        err = errno;
-    else if (!S_ISDIR(st.st_mode))
-        err = ENOTDIR;
-    else if (::access(dir.c_str(), W_OK | X_OK) != 0)
-        err = errno;
-    if (err) fail(2, fmt::format("{}: cannot write '{}': {}", option, path, std::strerror(err)));
+    if (std::string problem = output_path_problem(path); !problem.empty())
+        fail(2, fmt::format("{}: {}", option, problem));
 }
 
 // DIME_OPTIONS splits settings at these characters (libdime/config.cpp).

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "output_path.h"
 #include "policies/plugin.h"
 
 namespace dime {
@@ -25,7 +26,10 @@ namespace {
 
 using i128 = __int128;
 
-enum class Kind { count, bytes, nanoseconds, bandwidth, boolean, choice, text, cpu };
+enum class Kind { count, bytes, nanoseconds, bandwidth, boolean, choice, text, cpu, output };
+
+// Kinds whose value is a string as given (an output is a path DiME writes).
+bool is_text(Kind kind) { return kind == Kind::text || kind == Kind::output; }
 
 // One parsed value, before it is stored into its typed Config field.
 struct Value {
@@ -237,7 +241,8 @@ const char* expectation(Kind kind) {
         case Kind::boolean: return "expected true or false (also yes/no, on/off, 1/0)";
         case Kind::cpu: return "expected a CPU number, or -1 for none";
         case Kind::choice:
-        case Kind::text: break;
+        case Kind::text:
+        case Kind::output: break;
     }
     return "";
 }
@@ -283,6 +288,13 @@ std::optional<std::string> parse_value(const Option& o, std::string_view text, V
         case Kind::text:
             out.text = std::string(text);
             return std::nullopt;
+        case Kind::output: {
+            // Checked now, not at exit: a report that cannot be written would be lost after the run.
+            out.text = std::string(text);
+            std::string problem = output_path_problem(out.text);
+            if (problem.empty()) return std::nullopt;
+            return problem;
+        }
         case Kind::boolean: {
             static constexpr std::string_view yes[] = {"true", "yes", "on", "1"};
             static constexpr std::string_view no[] = {"false", "no", "off", "0"};
@@ -386,6 +398,34 @@ const char* node_kind(const YAML::Node& n) {
     if (n.IsMap()) return "a mapping";
     if (n.IsNull()) return "nothing";
     return "a scalar";
+}
+
+// Where the first quoted scalar under `node` opens whose closing quote is missing. yaml-cpp
+// accepts a string left open at the end of the file and swallows the lines after it into it;
+// a scalar's mark is at its opening quote, so the closing one is looked for in `text` from there.
+std::optional<YAML::Mark> unclosed_quote(const YAML::Node& node, const std::string& text) {
+    if (node.IsScalar()) {
+        const YAML::Mark m = node.Mark();
+        if (node.Tag() != "!" || m.pos < 0 || static_cast<size_t>(m.pos) >= text.size()) return std::nullopt;
+        const char quote = text[static_cast<size_t>(m.pos)];
+        if (quote != '"' && quote != '\'') return std::nullopt;  // plain or block scalar
+        for (size_t i = static_cast<size_t>(m.pos) + 1; i < text.size(); ++i) {
+            if (quote == '"' && text[i] == '\\')
+                ++i;  // an escape: the next character belongs to the string
+            else if (quote == '\'' && text[i] == '\'' && i + 1 < text.size() && text[i + 1] == '\'')
+                ++i;  // '' inside single quotes is one quote
+            else if (text[i] == quote)
+                return std::nullopt;
+        }
+        return m;
+    }
+    for (const auto& child : node) {
+        // A mapping's entries are key/value pairs; a sequence's are the items themselves.
+        for (const YAML::Node& part : node.IsMap() ? std::vector<YAML::Node>{child.first, child.second}
+                                                   : std::vector<YAML::Node>{child})
+            if (auto bad = unclosed_quote(part, text)) return bad;
+    }
+    return std::nullopt;
 }
 
 // Appends `s` to `out` as a JSON string (UTF-8 kept, invalid bytes replaced by U+FFFD).
@@ -719,6 +759,10 @@ ConfigResult apply_yaml_text(Config& cfg, const std::string& text, const std::st
     } catch (const YAML::Exception& e) {
         return failure(fmt::format("{}: malformed YAML: {}", at(origin, e.mark), e.msg));
     }
+    for (const YAML::Node& doc : docs)
+        if (auto open = unclosed_quote(doc, text))
+            return failure(fmt::format("{}: malformed YAML: a quoted string opens here and is never closed",
+                                       at(origin, *open)));
     if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) return {};  // no settings
     if (docs.size() > 1)
         return failure(fmt::format("{}: a second YAML document; the configuration is one mapping",
@@ -752,7 +796,7 @@ ConfigResult apply_yaml_text(Config& cfg, const std::string& text, const std::st
                 continue;
             }
             if (value.IsNull()) {
-                if (o->kind == Kind::text) {
+                if (is_text(o->kind)) {
                     ConfigResult r = apply_one(staged, *o, "", where);
                     if (!r.ok) return r;
                     continue;
@@ -836,6 +880,11 @@ ConfigResult apply_options_string(Config& cfg, const std::string& text, const st
             return failure(fmt::format("{}: {} has no key; write key=value with no spaces around '='",
                                        origin, quoted(token)));
         const Option* o = find_option(key);
+        // A second '=' belongs to the value only where a value may be any string (a path).
+        if ((!o || !is_text(o->kind)) && value.find('=') != std::string_view::npos)
+            return failure(fmt::format("{}: {} has more than one '='; write key=value, settings separated by "
+                                       "spaces or commas",
+                                       origin, quoted(token)));
         if (!o) return failure(unknown_key_message(origin, key));
         for (auto k : seen)
             if (k == key) return failure(fmt::format("{}: {}: given twice", origin, key));
@@ -857,7 +906,7 @@ ConfigResult validate(const Config& cfg) {
             if (!known)
                 return failure(fmt::format("{}: {} is not one of: {}", o.key, quoted(v.text),
                                            fmt::join(choice_words(o), ", ")));
-        } else if (o.kind != Kind::text && o.kind != Kind::boolean) {
+        } else if (!is_text(o.kind) && o.kind != Kind::boolean) {
             if (v.number < o.min || v.number > o.max)
                 return failure(fmt::format("{}: {} is out of range; {}", o.key, to_text(v.number),
                                            allowed_range(o)));
@@ -938,8 +987,13 @@ ConfigResult load_from_environment(Config& cfg) {
         ConfigResult r = apply_options_string(staged, options, "DIME_OPTIONS");
         if (!r.ok) return r;
     }
-    if (const char* report = std::getenv("DIME_REPORT")) staged.report = report;
-    if (const char* trace = std::getenv("DIME_TRACE")) staged.trace = trace;
+    // Set but empty means none (no report, no trace).
+    for (auto [variable, key] : {std::pair{"DIME_REPORT", "report"}, std::pair{"DIME_TRACE", "trace"}}) {
+        const char* path = std::getenv(variable);
+        if (!path) continue;
+        ConfigResult r = apply_one(staged, *find_option(key), path, variable);
+        if (!r.ok) return r;
+    }
     // The dedicated variables for one setting each; set but empty means unset.
     for (auto [variable, key] : {std::pair{"DIME_LOG", "log_level"}, std::pair{"DIME_DISABLE", "disable"}}) {
         const char* text = std::getenv(variable);
@@ -971,6 +1025,7 @@ std::string to_json(const Config& cfg) {
         Value v = o.get(cfg);
         switch (o.kind) {
             case Kind::text:
+            case Kind::output:
             case Kind::choice: json_string(out, v.text); break;
             case Kind::boolean: fmt::format_to(std::back_inserter(out), "{}", v.flag); break;
             default: fmt::format_to(std::back_inserter(out), "{}", to_text(v.number)); break;
@@ -1006,12 +1061,12 @@ std::string to_json(const Config& cfg) {
 }
 
 std::vector<SettingText> describe(const Config& cfg) {
-    static constexpr std::string_view kKindNames[] = {"count",   "bytes",  "nanoseconds", "bandwidth",
-                                                      "boolean", "choice", "text",        "cpu"};
+    static constexpr std::string_view kKindNames[] = {"count",  "bytes", "nanoseconds", "bandwidth", "boolean",
+                                                      "choice", "text",  "cpu",         "output"};
     std::vector<SettingText> out;
     for (const Option& o : kOptions) {
         Value v = o.get(cfg);
-        std::string value = o.kind == Kind::text || o.kind == Kind::choice ? v.text
+        std::string value = is_text(o.kind) || o.kind == Kind::choice ? v.text
                             : o.kind == Kind::boolean                     ? (v.flag ? "true" : "false")
                                                                           : to_text(v.number);
         out.push_back({o.key, kKindNames[static_cast<int>(o.kind)], std::move(value), o.help});

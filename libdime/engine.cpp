@@ -19,6 +19,7 @@
 #include "fault_handler.h"
 #include "local_pool.h"
 #include "log.h"
+#include "output_path.h"
 #include "page_table.h"
 #include "policies/policy.h"
 #include "thread_role.h"
@@ -274,23 +275,7 @@ uint64_t Engine::overhead_ns() const { return handler_ ? handler_->overhead().re
 Totals Engine::totals() const { return stats_->snapshot(); }
 
 std::string Engine::expand_report_path(const std::string& configured, long pid, bool descendant) {
-    if (configured.empty()) return {};
-    std::string out;
-    bool has_pid = false;
-    for (size_t i = 0; i < configured.size(); ++i) {
-        if (configured[i] == '%' && i + 1 < configured.size() && configured[i + 1] == 'p') {
-            out += std::to_string(pid);
-            has_pid = true;
-            ++i;
-        } else if (configured[i] == '%' && i + 1 < configured.size() && configured[i + 1] == '%') {
-            out += '%';
-            ++i;
-        } else {
-            out += configured[i];
-        }
-    }
-    if (descendant && !has_pid) out += "." + std::to_string(pid);
-    return out;
+    return expand_output_path(configured, pid, descendant);
 }
 
 std::string Engine::report_path() const { return expand_report_path(cfg_.report, pid_, descendant_); }

@@ -16,28 +16,38 @@
 
 namespace dime::uffd {
 namespace {
-
 int neg_errno() { return errno ? -errno : -EIO; }
+}  // namespace
+
+int open_route(Route route) {
+    const int flags = O_CLOEXEC | O_NONBLOCK;
+    if (route != Route::kDevNode) {
+        const int mode = route == Route::kSyscallUserModeOnly ? UFFD_USER_MODE_ONLY : 0;
+        const int fd = static_cast<int>(syscall(SYS_userfaultfd, flags | mode));
+        return fd >= 0 ? fd : neg_errno();
+    }
+    const int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev < 0) return neg_errno();
+    const int fd = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
+    const int err = neg_errno();
+    close(dev);
+    return fd >= 0 ? fd : err;
+}
+
+namespace {
 
 // A raw descriptor without negotiated API: syscall first, /dev/userfaultfd second.
 int open_raw(bool* via_dev_node) {
-    const int flags = O_CLOEXEC | O_NONBLOCK;  // never UFFD_USER_MODE_ONLY: read()/write() must be served
-    int fd = static_cast<int>(syscall(SYS_userfaultfd, flags));
+    // never UFFD_USER_MODE_ONLY: read()/write() must be served
+    int fd = open_route(Route::kSyscall);
     if (fd >= 0) {
         *via_dev_node = false;
         return fd;
     }
-    const int syscall_err = errno;
-    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-    if (dev < 0) {
-        errno = syscall_err == ENOSYS ? ENOSYS : EPERM;
-        return -1;
-    }
-    fd = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
-    const int dev_err = errno;
-    close(dev);
+    const int syscall_err = -fd;
+    fd = open_route(Route::kDevNode);
     if (fd < 0) {
-        errno = dev_err;
+        errno = syscall_err == ENOSYS ? ENOSYS : EPERM;
         return -1;
     }
     *via_dev_node = true;
@@ -58,7 +68,7 @@ int open_descriptor(Capabilities* caps, const char** why) {
                        ? "this kernel has no userfaultfd (CONFIG_USERFAULTFD is off)"
                        : "userfaultfd is not permitted for this process: run `sysctl "
                          "vm.unprivileged_userfaultfd=1` as root, or give this user read-write "
-                         "access to /dev/userfaultfd";
+                         "access to /dev/userfaultfd (`dime doctor` shows what this machine allows)";
         return -err;
     }
     uffdio_api api{};

@@ -37,6 +37,14 @@ struct Capabilities {
     bool via_dev_node = false;   // opened through /dev/userfaultfd rather than the syscall
 };
 
+// How a descriptor is obtained: the system call, with or without UFFD_USER_MODE_ONLY (which
+// serves only faults taken in user mode, and which the kernel grants more widely), or
+// /dev/userfaultfd (Linux >= 6.1; its descriptors trap kernel-mode accesses too).
+enum class Route { kSyscall, kSyscallUserModeOnly, kDevNode };
+// A raw descriptor (O_CLOEXEC | O_NONBLOCK, API not yet negotiated) by one route, or a negative
+// errno. For probing (dime doctor); the engine uses open_descriptor.
+int open_route(Route route);
+
 // Opens a userfaultfd that also traps kernel-mode accesses (no UFFD_USER_MODE_ONLY), first
 // with the syscall and then through /dev/userfaultfd, and negotiates the API with the
 // optional features this kernel has. Returns the descriptor (O_CLOEXEC | O_NONBLOCK) or a

@@ -6,10 +6,10 @@
 add_executable(config_probe config_probe.cpp)
 target_link_libraries(config_probe PRIVATE dime_engine)
 
-set(DIME_BAD_CONFIG
-  ${CMAKE_CURRENT_SOURCE_DIR}/bad_config.sh
-  ${CMAKE_CURRENT_SOURCE_DIR}/bad_config.table
-  ${CMAKE_CURRENT_SOURCE_DIR}/bad_configs)
+# The driver and its inputs apart, for a test that gives the driver options (--rename) first.
+set(DIME_BAD_CONFIG_DRIVER ${CMAKE_CURRENT_SOURCE_DIR}/bad_config.sh)
+set(DIME_BAD_CONFIG_INPUTS ${CMAKE_CURRENT_SOURCE_DIR}/bad_config.table ${CMAKE_CURRENT_SOURCE_DIR}/bad_configs)
+set(DIME_BAD_CONFIG ${DIME_BAD_CONFIG_DRIVER} ${DIME_BAD_CONFIG_INPUTS})
 
 add_test(NAME bad_config.seqwalk COMMAND ${DIME_BAD_CONFIG} -- $<TARGET_FILE:seqwalk>)
 add_test(NAME bad_config.config_probe COMMAND ${DIME_BAD_CONFIG} -- $<TARGET_FILE:config_probe>)

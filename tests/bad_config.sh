@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # bad_config.sh — runs a command under each bad configuration of a table and checks that it refuses to start: exit status 2, exactly one line on stderr ("dime: ..." naming the culprit), nothing on stdout.
 #
-# Usage: bad_config.sh [--expect-every-row-to-fail] TABLE CONFIG_DIR -- COMMAND [ARG...]
-#   TABLE       rows "name | DIME_CONFIG | DIME_OPTIONS | expected fragment" (see bad_config.table)
+# Usage: bad_config.sh [--expect-every-row-to-fail] [--rename FROM=TO]... TABLE CONFIG_DIR -- COMMAND [ARG...]
+#   TABLE       rows "name | DIME_CONFIG | DIME_OPTIONS | expected fragment [| DIME_REPORT]" (see bad_config.table)
 #   CONFIG_DIR  where relative DIME_CONFIG names are found
 #   COMMAND     the program to check, e.g. examples/seqwalk, or `env LD_PRELOAD=libdime.so true`
 # --expect-every-row-to-fail inverts the verdict; it is for testing this driver against
 # programs that ignore the configuration, which every row must catch.
+# --rename FROM=TO replaces FROM by TO in every expected fragment, for a COMMAND that takes the
+# settings by another name (dime run's `-c FILE` says "-c:" where libdime.so says "DIME_CONFIG:").
 set -u
 
 die() { echo "bad_config.sh: $*" >&2; exit 1; }
 trim() { local s=$1; s=${s#"${s%%[![:space:]]*}"}; s=${s%"${s##*[![:space:]]}"}; printf '%s' "$s"; }
 
 invert=0
-if [ "${1:-}" = --expect-every-row-to-fail ]; then invert=1; shift; fi
-[ $# -ge 4 ] && [ "$3" = -- ] || die "usage: bad_config.sh [--expect-every-row-to-fail] TABLE CONFIG_DIR -- COMMAND [ARG...]"
+renames=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --expect-every-row-to-fail) invert=1; shift ;;
+    --rename) [[ ${2:-} == *=* ]] || die "--rename needs FROM=TO"; renames+=("$2"); shift 2 ;;
+    *) break ;;
+    esac
+done
+[ $# -ge 4 ] && [ "$3" = -- ] ||
+    die "usage: bad_config.sh [--expect-every-row-to-fail] [--rename FROM=TO]... TABLE CONFIG_DIR -- COMMAND [ARG...]"
 table=$1 dir=$2
 shift 3
 [ -r "$table" ] || die "cannot read the table '$table'"
@@ -32,11 +42,13 @@ rows=0 failed=0
 while IFS= read -r line || [ -n "$line" ]; do
     line=$(trim "$line")
     [ -z "$line" ] || [ "${line:0:1}" = "#" ] && continue
-    IFS='|' read -r name config options expect extra <<<"$line"
+    IFS='|' read -r name config options expect report extra <<<"$line"
     name=$(trim "$name") config=$(trim "${config:-}") options=$(trim "${options:-}") expect=$(trim "${expect:-}")
+    report=$(trim "${report:-}")
     [ -n "$name" ] && [ -n "$config" ] && [ -n "$options" ] && [ -n "$expect" ] && [ -z "$(trim "${extra:-}")" ] ||
         die "malformed table row: $line"
     rows=$((rows + 1))
+    for r in "${renames[@]}"; do expect=${expect//"${r%%=*}"/"${r#*=}"}; done
 
     vars=(-u DIME_CONFIG -u DIME_OPTIONS -u DIME_REPORT)
     if [ "$config" != - ]; then
@@ -44,6 +56,7 @@ while IFS= read -r line || [ -n "$line" ]; do
         vars+=("DIME_CONFIG=$config")
     fi
     [ "$options" != - ] && vars+=("DIME_OPTIONS=$options")
+    [ -n "$report" ] && [ "$report" != - ] && vars+=("DIME_REPORT=$report")
 
     timeout 60 env "${vars[@]}" "$@" </dev/null >"$work/out" 2>"$work/err"
     status=$?

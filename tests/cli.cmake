@@ -17,7 +17,24 @@ if(DEFINED DIME_BAD_CONFIG)
   add_test(NAME bad_config.dime_run
     COMMAND ${DIME_BAD_CONFIG} -- env DIME_LIBRARY=${CMAKE_CURRENT_SOURCE_DIR}/cli/not_a_library.so
             $<TARGET_FILE:dime> run -- /bin/echo main reached)
+  # The same rows given on the command line: dime run -c FILE --set ... --report PATH, and
+  # dime check-config FILE --set ... (whose output on stdout would mean it accepted the row).
+  add_test(NAME bad_config.dime_run_arguments
+    COMMAND ${DIME_BAD_CONFIG_DRIVER} --rename "DIME_CONFIG:=-c:" --rename "DIME_OPTIONS:=--set:"
+            --rename "DIME_REPORT: report:=--report:" ${DIME_BAD_CONFIG_INPUTS} --
+            env DIME_LIBRARY=${CMAKE_CURRENT_SOURCE_DIR}/cli/not_a_library.so
+            ${CMAKE_CURRENT_SOURCE_DIR}/scripts/settings_as_arguments.sh $<TARGET_FILE:dime> run /bin/echo main reached)
+  add_test(NAME bad_config.check_config
+    COMMAND ${DIME_BAD_CONFIG_DRIVER} --rename "DIME_CONFIG: =" --rename "DIME_OPTIONS:=--set:"
+            --rename "DIME_REPORT: report:=--set: report:" ${DIME_BAD_CONFIG_INPUTS} --
+            ${CMAKE_CURRENT_SOURCE_DIR}/scripts/settings_as_arguments.sh $<TARGET_FILE:dime> check-config)
 endif()
+
+# dime doctor: every line, in order, and a verdict (exit status, backend) that agrees with what
+# happens to a program under libdime.so, as this user and, when possible, as user nobody.
+add_test(NAME cli.doctor
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_doctor.sh $<TARGET_FILE:dime> $<TARGET_FILE:dime_preload>)
+set_tests_properties(cli.doctor PROPERTIES TIMEOUT 120)
 
 # Install into a fresh prefix, build consumers with find_package(dime) and with pkg-config, run them,
 # and run the installed dime (after moving the prefix, so it must find its own libdime.so).
@@ -40,6 +57,10 @@ if(Python3_Interpreter_FOUND)
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_ctl.py
       $<TARGET_FILE:dime> $<TARGET_FILE:dime_preload> $<TARGET_FILE:ctl_walker>)
   set_tests_properties(cli.ctl PROPERTIES TIMEOUT 120)
+  # Every message in the sources (the fixed words of each failure(), logf(), fail(), ...) is in
+  # docs/errors.md.
+  add_test(NAME docs.error_messages
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/check_error_docs.py ${PROJECT_SOURCE_DIR})
 endif()
 
 # dime report: an HTML page from a report and a time series, checked in headless chromium.

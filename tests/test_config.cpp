@@ -1,5 +1,6 @@
 // test_config.cpp — unit tests of the settings layer: units, precedence, every kind of bad input, and that dime.yaml.example and docs/configuration.md cover options.def.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -337,6 +338,56 @@ TEST_CASE("DIME_OPTIONS: DiME's key=value syntax", "[config][options]") {
     CHECK(set(cfg, "latency_ns=1 latency_ns=2").error == "DIME_OPTIONS: latency_ns: given twice");
     CHECK(set(cfg, "latency_ns=5 summary=maybe").error.find("DIME_OPTIONS: summary: ") == 0);
     CHECK(cfg.latency_ns == 20000);  // the failed string applied nothing, not even its valid head
+}
+
+TEST_CASE("DIME_OPTIONS: a second '=' belongs only to a path", "[config][options]") {
+    Config cfg;
+    CHECK(set(cfg, "a=b=c").error.find("DIME_OPTIONS: 'a=b=c' has more than one '='") == 0);
+    CHECK(set(cfg, "latency_ns=5=6").error.find("DIME_OPTIONS: 'latency_ns=5=6' has more than one '='") == 0);
+    REQUIRE(set(cfg, "report=/tmp/a=b.json policy_plugin=/opt/x=y.so").ok);
+    CHECK(cfg.report == "/tmp/a=b.json");
+    CHECK(cfg.policy_plugin == "/opt/x=y.so");
+}
+
+TEST_CASE("YAML: a quoted string left open is an error, not the rest of the file", "[config][errors][yaml]") {
+    Config cfg;
+    // yaml-cpp alone would read policy_plugin as "/opt/x.so local_npages: 5" and ignore local_npages.
+    CHECK(yaml(cfg, "latency_ns: 2us\npolicy_plugin: \"/opt/x.so\nlocal_npages: 5\n").error ==
+          "dime.yaml:2: malformed YAML: a quoted string opens here and is never closed");
+    CHECK(yaml(cfg, "'latency_ns: 2us\n").error.find("dime.yaml:1: malformed YAML: a quoted string") == 0);
+    CHECK(yaml(cfg, "tiers:\n  far:\n    latency_ns: '5us\n").error.find("dime.yaml:3: malformed YAML") == 0);
+    // Closed strings with escaped quotes inside are fine.
+    REQUIRE(yaml(cfg, "policy_plugin: \"/opt/a\\\"b.so\"\nreport: 'it''s.json'\n").ok);
+    CHECK(cfg.policy_plugin == "/opt/a\"b.so");
+    CHECK(cfg.report == "it's.json");
+}
+
+TEST_CASE("output paths (report, trace, series) are checked when read", "[config][errors]") {
+    Config cfg;
+    CHECK(set(cfg, "report=/nonexistent/r.json").error ==
+          "DIME_OPTIONS: report: cannot write '/nonexistent/r.json': No such file or directory");
+    CHECK(set(cfg, "trace=/tmp").error == "DIME_OPTIONS: trace: cannot write '/tmp': Is a directory");
+    // Not a device, a pipe or a link, which the rename would replace (as root, /dev/null itself):
+    // a fifo and a symbolic link of the test's own stand for them.
+    char dir[] = "/tmp/dime-config-test-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string fifo = std::string(dir) + "/fifo", link = std::string(dir) + "/link";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    REQUIRE(::symlink("/tmp/elsewhere.json", link.c_str()) == 0);
+    const std::string fifo_error = set(cfg, "series=" + fifo).error, link_error = set(cfg, "report=" + link).error;
+    ::unlink(fifo.c_str());
+    ::unlink(link.c_str());
+    ::rmdir(dir);
+    CHECK(fifo_error == "DIME_OPTIONS: series: cannot write '" + fifo +
+                            "': not a regular file (the file is written beside it and renamed over it, replacing it)");
+    CHECK(link_error.find("DIME_OPTIONS: report: cannot write '" + link + "': a symbolic link") == 0);
+    CHECK(yaml(cfg, "summary: no\nreport: /nonexistent/%p.json\n").error ==
+          "dime.yaml:2: report: cannot write '/nonexistent/%p.json': No such file or directory");
+    // Writable places, a file that does not exist yet, %p, and none at all are accepted.
+    REQUIRE(set(cfg, "report=/tmp/dime-config-test-%p.json trace=/tmp/dime-t.txt series=").ok);
+    CHECK(cfg.report == "/tmp/dime-config-test-%p.json");
+    REQUIRE(yaml(cfg, "report:\n").ok);
+    CHECK(cfg.report.empty());
 }
 
 TEST_CASE("validate: cross-key checks and bounds of a Config built in code", "[config][validate]") {
