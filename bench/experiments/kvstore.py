@@ -42,26 +42,41 @@ class Server:
     def __init__(self, ctx, tag, settings):
         self.ctx, self.tag = ctx, tag
         self.report_path = common.report_path_for(ctx, tag)
+        for attempt in range(3):  # a port found free may be taken before redis binds it
+            if self._start(settings):
+                return
+            ctx.say(f"{tag}: port {self.port} was taken, trying another (attempt {attempt + 2}/3)")
+        raise common.ExperimentError(f"{tag}: redis-server found no free port in 3 attempts")
+
+    def _start(self, settings):
+        """Starts the server; True once it answers as this process, False if its port was taken."""
         self.port = _free_port()
+        log = os.path.join(self.ctx.work, f"{self.tag}.log")
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--daemonize", "no", "--io-threads", "1", "--dir", ctx.work,
-                "--logfile", os.path.join(ctx.work, f"{tag}.log")]
-        command, env = common.dime_command(ctx, argv, settings, self.report_path)
-        self.stderr = open(os.path.join(ctx.work, f"{tag}.stderr"), "w", encoding="utf-8")
+                "--appendonly", "no", "--daemonize", "no", "--io-threads", "1", "--dir", self.ctx.work,
+                "--logfile", log]
+        command, env = common.dime_command(self.ctx, argv, settings, self.report_path)
+        self.stderr = open(os.path.join(self.ctx.work, f"{self.tag}.stderr"), "w", encoding="utf-8")
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=self.stderr)
         deadline = time.monotonic() + 60
-        while not self._answers_ping():
+        # `dime run` execs redis-server, so the server's process_id is the one started here.
+        while not self._answers_as(self.process.pid):
             if self.process.poll() is not None:
-                raise common.ExperimentError(f"{tag}: redis-server exited with status {self.process.returncode} "
-                                             f"at start (see {self.stderr.name})")
+                self.stderr.close()
+                with open(log, encoding="utf-8", errors="replace") as f:
+                    if "Address already in use" in f.read():
+                        return False
+                raise common.ExperimentError(f"{self.tag}: redis-server exited with status "
+                                             f"{self.process.returncode} at start (see {self.stderr.name}, {log})")
             if time.monotonic() > deadline:
                 self.kill()
-                raise common.ExperimentError(f"{tag}: redis-server did not answer PING within 60 s")
+                raise common.ExperimentError(f"{self.tag}: redis-server did not answer within 60 s")
             time.sleep(0.05)
+        return True
 
-    def _answers_ping(self):
+    def _answers_as(self, pid):
         try:
-            return self.command(b"PING\r\n", timeout=1).startswith(b"+PONG")
+            return f"process_id:{pid}\r\n".encode() in self.command(b"INFO server\r\n", timeout=1)
         except OSError:
             return False
 
