@@ -26,7 +26,7 @@ SIZES = {
               "threads_passes": 1, "targets": [5, 25, 100]},
     "quick": {"runs": 3, "accuracy_passes": 2, "tracked": [10000, 100000, 1000000], "tracked_reads": 20000,
               "threads_passes": 2, "targets": TARGETS_US},
-    "full": {"runs": 5, "accuracy_passes": 3, "tracked": [10000, 100000, 1000000, 4000000], "tracked_reads": 100000,
+    "full": {"runs": 3, "accuracy_passes": 3, "tracked": [10000, 100000, 1000000, 4000000], "tracked_reads": 100000,
              "threads_passes": 3, "targets": TARGETS_US},
 }
 
