@@ -29,7 +29,7 @@ CLIENTS = 16
 SIZES = {
     "smoke": {"keys": 1000, "value_bytes": 1024, "requests": 1000, "runs": 1,
               "policies": ["fifo", "arc"], "prefetch": PREFETCH, "percents": [100, 10]},
-    "quick": {"keys": 5000, "value_bytes": 1024, "requests": 5000, "runs": 1,
+    "quick": {"keys": 5000, "value_bytes": 1024, "requests": 10000, "runs": 1,
               "policies": POLICIES, "prefetch": PREFETCH, "percents": PERCENTS},
     "full": {"keys": 40000, "value_bytes": 1024, "requests": 20000, "runs": 3,
              "policies": POLICIES, "prefetch": PREFETCH, "percents": PERCENTS},
