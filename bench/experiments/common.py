@@ -230,7 +230,7 @@ def plot(ctx, name, title, xlabel, ylabel, series, logx=False, logy=False, xtics
             continue
         plots.append(f"'{name}.dat' index {index} using 1:2 {styles[style]} title '{_quote(label)}'")
     script = [
-        "set terminal svg size 760,520 dynamic enhanced font 'sans,12' background rgb 'white'",
+        "set terminal svg size 760,520 dynamic noenhanced font 'sans,12' background rgb 'white'",
         f"set output '{name}.svg'",
         f"set title '{_quote(title)}'",
         f"set xlabel '{_quote(xlabel)}'",
