@@ -8,7 +8,6 @@
 // thread finishing its part with the same quicksort, insertion sort below 32 keys. The result
 // is checked (ascending, and the same sum as before). Prints one JSON object.
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>

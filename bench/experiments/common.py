@@ -10,7 +10,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 
 
@@ -258,6 +257,3 @@ def plot(ctx, name, title, xlabel, ylabel, series, logx=False, logy=False, xtics
 def _quote(text):
     return str(text).replace("'", "''")
 
-
-def warn(message):
-    print(f"bench/run: {message}", file=sys.stderr, flush=True)
