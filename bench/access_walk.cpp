@@ -33,7 +33,13 @@
 #include <thread>
 #include <vector>
 
+#include "workload_args.h"
+
 namespace {
+
+using dime::bench::parse_count;
+using dime::bench::splitmix;
+using dime::bench::usage_error;
 
 constexpr size_t kPage = 4096;
 
@@ -49,21 +55,6 @@ struct Args {
     Warm warm = Warm::write;
     uint64_t seed = 1;
 };
-
-[[noreturn]] void usage_error(const std::string& message) {
-    std::fprintf(stderr, "access_walk: %s (see access_walk --help)\n", message.c_str());
-    std::exit(2);
-}
-
-uint64_t parse_count(std::string_view flag, const char* text, uint64_t min, uint64_t max) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long v = std::strtoull(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < min || v > max)
-        usage_error(std::string(flag) + " expects a whole number from " + std::to_string(min) + " to " +
-                    std::to_string(max) + ", got '" + text + "'");
-    return v;
-}
 
 Args parse(int argc, char** argv) {
     Args a;
@@ -106,13 +97,6 @@ Args parse(int argc, char** argv) {
     if (a.pages == 0) usage_error("--pages is required");
     if (a.pages < static_cast<uint64_t>(a.threads)) usage_error("--pages must be at least --threads");
     return a;
-}
-
-uint64_t splitmix(uint64_t& state) {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 uint64_t now_ns() {
@@ -190,6 +174,7 @@ void walk_slice(const Args& a, const volatile unsigned char* region, const Slice
 }  // namespace
 
 int main(int argc, char** argv) {
+    dime::bench::workload_name = "access_walk";
     const Args a = parse(argc, argv);
     void* mem = nullptr;
     if (posix_memalign(&mem, kPage, a.pages * kPage) != 0) {

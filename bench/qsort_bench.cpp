@@ -17,29 +17,13 @@
 #include <string_view>
 #include <thread>
 
+#include "workload_args.h"
+
 namespace {
 
-[[noreturn]] void usage_error(const std::string& message) {
-    std::fprintf(stderr, "qsort_bench: %s (see qsort_bench --help)\n", message.c_str());
-    std::exit(2);
-}
-
-uint64_t parse_count(std::string_view flag, const char* text, uint64_t min, uint64_t max) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long v = std::strtoull(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < min || v > max)
-        usage_error(std::string(flag) + " expects a whole number from " + std::to_string(min) + " to " +
-                    std::to_string(max) + ", got '" + text + "'");
-    return v;
-}
-
-uint64_t splitmix(uint64_t& state) {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+using dime::bench::parse_count;
+using dime::bench::splitmix;
+using dime::bench::usage_error;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -102,6 +86,7 @@ void quicksort(uint64_t* a, size_t n, int spare) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    dime::bench::workload_name = "qsort_bench";
     uint64_t mib = 64, threads = 2, seed = 1;
     for (int i = 1; i < argc; ++i) {
         const std::string_view f = argv[i];

@@ -79,6 +79,8 @@ int doctor_main(int argc, char** argv) {
     line("vm.max_map_count", host.max_map_count);
     line("transparent hugepages", host.thp);
     line("seccomp", host.seccomp);
+    line("cpuidle", host.cpuidle);
+    line("CPU wake-up latency hold", host.cpu_latency);
     line("page size", fmt::format("{}", host.page_size));
     line("CPUs", fmt::format("{} online, {} usable by this process", host.cpus_online, host.cpus_usable));
     line("backend", backend(cfg, host));

@@ -22,6 +22,7 @@
 #include "engine.h"
 #include "instance.h"
 #include "log.h"
+#include "service_thread.h"
 #include "stats.h"
 #include "thread_role.h"
 
@@ -365,9 +366,7 @@ void Server::close_descriptors() {
 void Server::stop() {
     if (!running_) return;
     InternalScope internal;
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-    pthread_join(thread_, nullptr);
+    wake_and_join(wake_fd_, thread_);
     running_ = false;
     close_descriptors();
     unlink(path_.c_str());

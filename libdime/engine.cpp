@@ -146,6 +146,13 @@ std::unique_ptr<Engine> Engine::start(const Config& cfg, std::string* error) {
             return fail("cannot allocate the attribution tables");
         e->handler_->set_attribution(e->attribution_.get());
     }
+    // Before calibration, so that what it measures is what the faults will cost.
+    if (cfg.cpu_latency_us >= 0) {
+        std::string why;
+        if (!e->cpu_latency_.hold(cfg.cpu_latency_us, &why))
+            logf(LogLevel::kInfo, "cpu_latency_us: not held ({}); idle CPUs may add their wake-up latency to each fault",
+                 why);
+    }
     std::string handler_error;
     if (!e->handler_->start(&handler_error)) return fail(handler_error);
     if (!enlist(e.get())) return fail("too many DiME engines in one process");
@@ -393,6 +400,7 @@ void Engine::go_plain_in_child() {
     (void)handler_.release();  // its thread does not exist here; its memory stays valid
     descriptors::release(fd_);
     fd_ = -1;
+    cpu_latency_.release();  // the child runs plain: no faults to wake for
 }
 
 // A userfaultfd of the child's own at the same descriptor number, the spans registered with it

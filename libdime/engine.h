@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "address_space.h"
+#include "cpu_latency.h"
 #include "config.h"
 #include "stats.h"
 #include "uffd.h"
@@ -208,6 +209,7 @@ private:
     Config cfg_;
     uffd::Capabilities caps_;
     int fd_ = -1;                // the userfaultfd (a protected descriptor); -1 with disable
+    CpuLatencyHold cpu_latency_; // the PM QoS request held while emulating (cpu_latency_us)
     int tier_count_ = 1;
     bool forked_child_ = false;  // this copy of the engine lives on in a plain child: inert
     bool descendant_ = false;    // see descendant()

@@ -403,14 +403,24 @@ void FaultHandler::on_fault(const uffd_msg& msg, uint64_t now) {
     case kUntouched:
         pages_.note_touched(p);
         if (first_touch_local_) {
-            trace_.record(p, write ? TraceRecorder::kWrite : TraceRecorder::kRead);  // before the ioctl wakes the thread
-            if (!fill_first_touch(p, write)) return;
+            // As on the remote path (schedule, resolve): room is made and the books are kept
+            // before the ioctl wakes the thread, which may read the counters (dime_stats, the
+            // report) the moment it runs again.
+            pool_.reserve();
+            evict_to_capacity();
+            trace_.record(p, write ? TraceRecorder::kWrite : TraceRecorder::kRead);
             Stats::bump(stats_.first_touch_faults);
             if (attribution_) attribution_->charge_fault(p, 0, 0);
             pages_.state(p) = kLocal;
-            pool_.admit(p);
+            pool_.admit_reserved(p);
             tracker_.note_admitted(p);
-            evict_to_capacity();
+            if (!fill_first_touch(p, write)) {  // refused: the page stays untouched, the thread retries
+                pool_.forget(p);
+                pages_.state(p) = st;
+                // Single writer (this thread): taking the count back is a plain store.
+                stats_.first_touch_faults.store(stats_.first_touch_faults.load(std::memory_order_relaxed) - 1,
+                                                std::memory_order_relaxed);
+            }
         } else {
             schedule(p, FetchKind::kFirstTouch, write, now);
             prefetch_after(p, now);

@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "cpu_latency.h"
 #include "uffd.h"
 
 namespace dime {
@@ -274,6 +275,22 @@ HostReport probe_host() {
                 : seccomp == "2" ? "2 (a filter is installed: it may refuse userfaultfd)"
                 : seccomp.empty() ? "unknown (no Seccomp: line in /proc/self/status)"
                                   : seccomp;
+    if (auto driver = read_small_file("/sys/devices/system/cpu/cpuidle/current_driver")) {
+        r.cpuidle = *driver;
+        if (auto governor = read_small_file("/sys/devices/system/cpu/cpuidle/current_governor_ro"))
+            r.cpuidle += " (governor " + *governor + ")";
+    } else {
+        r.cpuidle = "no cpuidle driver (idle CPUs halt or poll as the kernel's default idle does)";
+    }
+    {
+        CpuLatencyHold probe;
+        std::string why;
+        r.cpu_latency = probe.hold(0, &why)
+                            ? ProbeResult{true, "a request can be held: cpu_latency_us (default 0) keeps idle CPUs "
+                                                "quick to wake while DiME emulates"}
+                            : ProbeResult{false, why + "; cpu_latency_us cannot be applied: idle CPUs may add "
+                                                       "their wake-up latency to each fault"};
+    }
     r.page_size = ::sysconf(_SC_PAGESIZE);
     r.cpus_online = ::sysconf(_SC_NPROCESSORS_ONLN);
     cpu_set_t set;

@@ -43,6 +43,8 @@ struct HostReport {
     std::string max_map_count;    // vm.max_map_count
     std::string thp;              // transparent_hugepage/enabled and defrag, the chosen words
     std::string seccomp;          // /proc/self/status Seccomp: 0, 1 or 2 and its meaning
+    std::string cpuidle;          // the cpuidle driver and governor, or why unknown
+    ProbeResult cpu_latency;      // whether a PM QoS request can be held (cpu_latency_us)
     long page_size = 0;
     long cpus_online = 0;
     long cpus_usable = 0;         // in this process's affinity mask

@@ -192,12 +192,12 @@ std::string Engine::report_json_with(const std::string& attribution) const {
         "\"pid\": {}, \"descendant\": {}, "
         "\"policy\": \"{}\", \"local_npages\": {}, \"uffd_move\": {}, \"write_protect\": {}, "
         "\"overhead_first_touch_ns\": {}, \"overhead_refetch_ns\": {}, \"fetch_cost_ns\": {}, "
-        "\"access_sample_percent\": {}, \"span_mappings_peak\": {}}},\n  "
+        "\"access_sample_percent\": {}, \"span_mappings_peak\": {}, \"cpu_latency_us\": {}}},\n  "
         "\"instance\": {},\n  \"memory\": {},\n  \"fault_latency\": {}{}\n}}\n",
         kReportVersion, to_json(cfg_), totals_json(t), backend_name(), pid_, descendant_,
         policy_name(), local_pages(), caps_.move, caps_.write_protect, own.first_touch_ns, own.refetch_ns,
         cfg_.fetch_cost_ns(), mprotect_ ? 0u : cfg_.access_sample_share(pool_ && pool_->policy_wants_access()),
-        span_mappings_peak(),
+        span_mappings_peak(), cpu_latency_.held_us(),
         instance_json(instance_.get()), memory_json(span_usage()), latency_json(), attribution);
 }
 

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "descriptors.h"
 #include "engine.h"
+#include "service_thread.h"
 #include "stats.h"
 #include "thread_role.h"
 
@@ -46,9 +47,7 @@ bool TimeSeries::start(const std::string& path, uint64_t interval_ms, std::strin
 void TimeSeries::stop() {
     if (!running_) return;
     InternalScope internal;
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-    pthread_join(thread_, nullptr);
+    wake_and_join(wake_fd_, thread_);
     running_ = false;
     write_sample();  // the counters as the program ends
     close_descriptors();

@@ -161,12 +161,10 @@ TEST_CASE("sequential walk of N pages gives exactly N faults", "[engine][uffd]")
     // evict_batch 1 keeps the pool exactly full, so eviction counts are exact too; with batches
     // the pool holds between capacity - 2 batches and capacity, and evictions follow.
     const uint64_t batch = GENERATE(uint64_t(1), uint64_t(16));
-    // A first touch is a fault either way: delayed (remote) or zero-filled at once (local). Only
-    // the mprotect backend runs `local` here: the userfaultfd handler counts a local first touch
-    // (and evicts for it) after the ioctl that wakes the thread, so the walk's last fault is
-    // counted a moment after the walk reads the totals.
-    const std::string first_touch =
-        backend == "mprotect" ? GENERATE(as<std::string>{}, "remote", "local") : std::string("remote");
+    // A first touch is a fault either way: delayed (remote) or zero-filled at once (local). Both
+    // backends count it, and evict for it, before the faulting thread runs again, so the totals
+    // read right after the walk are exact.
+    const std::string first_touch = GENERATE(as<std::string>{}, "remote", "local");
     constexpr uint64_t kPool = 1000;
     constexpr size_t kN = 5000;
     auto cfg = test_config();
@@ -307,8 +305,12 @@ TEST_CASE("mean time per remote access matches latency_ns=20000 (loose bound)", 
         measured = true;
         means = walked;
         own = calibrated;
+        // The same bounds the checks below assert, so a retry is taken whenever they would fail:
+        // every walk (the first-touch walk too, whose own cost calibration measures separately
+        // and a jump of the floor can overstate) at least 0.75 x, the best at most 1.25 x.
         const double fastest = *std::min_element(means.begin(), means.end());
-        within = fastest >= 0.75 * expected_ns && fastest <= 1.25 * expected_ns;
+        within = std::all_of(means.begin(), means.end(), [&](double m) { return m >= 0.75 * expected_ns; }) &&
+                 fastest <= 1.25 * expected_ns;
         if (!within)
             WARN("attempt " << attempt + 1 << " out of bounds: mean ns per access per walk: " << show(means)
                             << "(calibrated own cost per re-fetch " << own << " ns; floor " << floor_ns << " ns)");

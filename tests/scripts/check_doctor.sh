@@ -16,7 +16,7 @@ fail() { echo "FAIL $*"; failed=1; }
 labels=("kernel" "userfaultfd system call" "userfaultfd user-mode-only" "/dev/userfaultfd"
         "vm.unprivileged_userfaultfd" "CAP_SYS_PTRACE" "UFFDIO_API" "UFFDIO_MOVE" "write-protect"
         "MISSING on anonymous memory" "MISSING on shmem" "MISSING on hugetlb" "UFFDIO_ZEROPAGE"
-        "kernel-mode fault" "vm.max_map_count" "transparent hugepages" "seccomp" "page size" "CPUs"
+        "kernel-mode fault" "vm.max_map_count" "transparent hugepages" "seccomp" "cpuidle" "CPU wake-up latency hold" "page size" "CPUs"
         "backend")
 
 work=$(mktemp -d) || exit 1
