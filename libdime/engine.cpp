@@ -273,9 +273,18 @@ void Engine::calibrate() {
         return true;
     };
 
+    // Stage 1 twice, keeping the lower median of each kind: a round disturbed by something
+    // else (another process, a vCPU the host held back, pages new to the process) only ever
+    // makes faults slower, and an estimate that is too high makes every access faster than the
+    // target. Seen in bench/run on the test VM: stage-1 estimates of 20-30 us where the
+    // program's own faults then cost 10-14 us, and accesses 35 % short of a 25 us target.
     handler_->set_calibrating(true);
-    Overhead own{};
-    const bool ok = run(stage1_pages, 4, own);
+    Overhead own{}, again{};
+    bool ok = run(stage1_pages, 4, own);
+    if (ok && run(stage1_pages, 4, again)) {
+        own.first_touch_ns = std::min(own.first_touch_ns, again.first_touch_ns);
+        own.refetch_ns = std::min(own.refetch_ns, again.refetch_ns);
+    }
     handler_->set_calibrating(false);
 
     const uint64_t target = cfg_.fetch_cost_ns();
