@@ -61,7 +61,7 @@ static void on_child_alarm(int sig) {
 static int same_fds(const char* who) {
     struct fd_counts c;
     if (!count_fds(&c, 0)) return 0;
-    if (c.uffd == g_fds.uffd && c.eventfd == g_fds.eventfd && c.listening == g_fds.listening && c.other == g_fds.other)
+    if (c.uffd == g_fds.uffd && c.eventfd == g_fds.eventfd && c.listening == g_fds.listening && c.qos <= g_fds.qos && c.other == g_fds.other)
         return 1;
     fprintf(stderr, "FAIL: %s %d holds %d userfaultfds, %d eventfds, %d listening sockets, %d others; its parent "
                     "%d, %d, %d, %d\n", who, (int)getpid(), c.uffd, c.eventfd, c.listening, c.other, g_fds.uffd,

@@ -66,10 +66,11 @@ static inline int uffds_per_engine(void) {
 }
 
 /* Descriptors above 2 in /proc/self/fd, by kind: userfaultfds, eventfds, listening Unix sockets
- * (DiME's control socket), and any other (the directory stream's own descriptor excluded).
+ * (DiME's control socket), /dev/cpu_dma_latency (DiME's PM QoS request, held as root: setting
+ * cpu_latency_us), and any other (the directory stream's own descriptor excluded).
  * Returns 0 if /proc cannot be read. */
 struct fd_counts {
-    int uffd, eventfd, listening, other;
+    int uffd, eventfd, listening, qos, other;
     int uffd_fd; /* the last userfaultfd seen */
 };
 
@@ -102,6 +103,8 @@ static inline int count_fds(struct fd_counts* c, int verbose) {
             c->eventfd++;
         } else if (strstr(target, "socket:") && is_listening_unix_socket(fd)) {
             c->listening++;
+        } else if (strstr(target, "/dev/cpu_dma_latency")) {
+            c->qos++;
         } else {
             c->other++;
         }
