@@ -70,11 +70,9 @@ enum class Mode : unsigned char { none, sites_only, sizes_only, general };
 Mode g_mode = Mode::none;
 // The route an allocation takes, published by the constructor last (glibc until then): the mode
 // above, except that the mprotect backend's test for glibc's own allocations sends every mode
-// through heap_by_rules(). `plain` is the default heap with attribution off (DIME_DISABLE, or
-// `attribution: false`): malloc is then a few instructions and a tail call into mimalloc.
-enum class Route : unsigned char { glibc, plain, default_heap, site_memo, size_table, rules };
+// through heap_by_rules(). allocate() decides the common cases of the first four inline.
+enum class Route : unsigned char { glibc, default_heap, site_memo, size_table, rules };
 std::atomic<Route> g_route{Route::glibc};
-int g_default_slot = 0;  // the default heap's EmulatedHeap::slot(), for the plain route
 // The default tier's heap as a plain range, for free()'s ownership test without loading the heap
 // object: 0 bytes until the constructor publishes it (bytes last), so every pointer is glibc's.
 std::atomic<uintptr_t> g_default_base{0};
@@ -176,7 +174,8 @@ __attribute__((noinline)) dime::EmulatedHeap* heap_by_rules(size_t n, const void
 inline dime::EmulatedHeap* chosen_heap(size_t n, const void* caller) {
     const Route route = g_route.load(std::memory_order_acquire);
     if (dime::t_internal) return nullptr;
-    if (__builtin_expect(route <= Route::default_heap, 1)) return route == Route::glibc ? nullptr : g_default_heap;
+    if (route == Route::glibc) return nullptr;
+    if (__builtin_expect(route == Route::default_heap, 1)) return g_default_heap;
     if (route == Route::site_memo) {
         const SiteHeap& last = t_site_heap;
         return last.caller == caller ? last.heap : heap_by_site(n, caller);
@@ -213,11 +212,25 @@ __attribute__((noinline)) void* allocate_routed(size_t n, const void* caller) {
     return allocate_slowly(h, n, caller);
 }
 
-// The plain route inline (no stack frame: it ends in a jump into mimalloc), the others out of line.
+// The heap of an allocation whose route decides without a call (the default heap; a site rule's
+// memo hit; a block below every size rule), or nullptr: then the routed way decides.
+inline dime::EmulatedHeap* quick_heap(Route route, size_t n, const void* caller) {
+    if (__builtin_expect(route <= Route::default_heap, 1)) return g_default_heap;
+    if (route == Route::site_memo) return t_site_heap.caller == caller ? t_site_heap.heap : nullptr;
+    if (route == Route::size_table && n < g_size_floor) return g_default_heap;
+    return nullptr;
+}
+
+// Those routes inline and without a stack frame: they end in a jump into mimalloc. With
+// attribution on, its sampler's counter is taken before the block exists; an allocation it
+// samples (one in megabytes) goes the routed way, which samples after the block.
 inline void* allocate(size_t n, const void* caller) {
-    if (__builtin_expect(g_route.load(std::memory_order_acquire) == Route::plain && !dime::t_internal, 1))
-        if (mi_heap_t* mh = dime::EmulatedHeap::ready_thread_heap(g_default_slot); __builtin_expect(mh != nullptr, 1))
-            return dime::EmulatedHeap::malloc_on(mh, n);
+    const Route route = g_route.load(std::memory_order_acquire);
+    if (__builtin_expect(route != Route::glibc && !dime::t_internal, 1))
+        if (dime::EmulatedHeap* h = quick_heap(route, n, caller); __builtin_expect(h != nullptr, 1))
+            if (mi_heap_t* mh = h->ready_thread_heap(); __builtin_expect(mh != nullptr, 1))
+                if (dime::Attribution* a = g_attribution; a == nullptr || a->count_unsampled(n))
+                    return dime::EmulatedHeap::malloc_on(mh, n);
     return allocate_routed(n, caller);
 }
 
@@ -238,9 +251,14 @@ __attribute__((noinline)) void* allocate_zeroed_routed(size_t count, size_t n, c
 }
 
 inline void* allocate_zeroed(size_t count, size_t n, const void* caller) {
-    if (__builtin_expect(g_route.load(std::memory_order_acquire) == Route::plain && !dime::t_internal, 1))
-        if (mi_heap_t* mh = dime::EmulatedHeap::ready_thread_heap(g_default_slot); __builtin_expect(mh != nullptr, 1))
-            return dime::EmulatedHeap::calloc_on(mh, count, n);
+    const Route route = g_route.load(std::memory_order_acquire);
+    if (__builtin_expect(route != Route::glibc && !dime::t_internal, 1)) {
+        const size_t total = total_size(count, n);
+        if (dime::EmulatedHeap* h = quick_heap(route, total, caller); __builtin_expect(h != nullptr, 1))
+            if (mi_heap_t* mh = h->ready_thread_heap(); __builtin_expect(mh != nullptr, 1))
+                if (dime::Attribution* a = g_attribution; a == nullptr || a->count_unsampled(total))
+                    return dime::EmulatedHeap::calloc_on(mh, count, n);
+    }
     return allocate_zeroed_routed(count, n, caller);
 }
 
@@ -418,9 +436,8 @@ __attribute__((constructor(101))) void dime_preload_start() {
     g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
     g_default_base.store(reinterpret_cast<uintptr_t>(g_default_heap->base()), std::memory_order_relaxed);
     g_default_bytes.store(g_default_heap->size(), std::memory_order_release);
-    g_default_slot = g_default_heap->slot();
     g_route.store(g_glibc_code_bytes != 0          ? Route::rules
-                  : g_mode == Mode::none           ? (g_attribution ? Route::default_heap : Route::plain)
+                  : g_mode == Mode::none           ? Route::default_heap
                   : g_mode == Mode::sites_only     ? Route::site_memo
                   : g_mode == Mode::sizes_only     ? Route::size_table
                                                    : Route::rules,
