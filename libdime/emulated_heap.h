@@ -81,13 +81,11 @@ public:
     static void free(void* p) noexcept { mi_free(p); }  // any instance's block, on any thread
     size_t usable_size(const void* p) const noexcept;
 
-    // The hooks' fast path, in two steps: the calling thread's mimalloc heap in the instance at
-    // `slot` (slot()), or nullptr when it has none yet or has begun to exit (then malloc() above
-    // creates it, or the caller must go elsewhere); then malloc/calloc on that heap, as malloc()
-    // and calloc() would. mimalloc reports a failure to the error handler this class registers,
-    // which sets errno to ENOMEM, so malloc_on() ends in a tail call.
-    int slot() const noexcept { return index_; }
-    static mi_heap_t* ready_thread_heap(int slot) noexcept { return detail::t_heaps[slot]; }
+    // The hooks' fast path, in two steps: the calling thread's mimalloc heap here, or nullptr
+    // when it has none yet or has begun to exit (then malloc() above creates it, or the caller
+    // must go elsewhere); then malloc/calloc on that heap, as malloc() and calloc() would.
+    // mimalloc reports a failure to the error handler this class registers, which makes errno
+    // ENOMEM, so malloc_on() ends in a tail call.
     mi_heap_t* ready_thread_heap() const noexcept { return detail::t_heaps[index_]; }
     static void* malloc_on(mi_heap_t* h, size_t n) noexcept {
         if (__builtin_expect(granted(n), 1)) return mi_heap_malloc(h, n);
