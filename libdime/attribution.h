@@ -46,6 +46,18 @@ public:
         sample(p, n, caller);
     }
 
+    // Application thread, before an allocation of n bytes: true, with the n bytes counted as
+    // on_allocation() counts them, when that allocation will not be sampled (then on_allocation()
+    // must not be called for it); false, counting nothing, when it would be. Lets the allocation
+    // hooks decide before the block exists and end in a tail call.
+    bool count_unsampled(size_t n) {
+        int64_t& left = detail::t_bytes_until_sample;
+        const int64_t after = left - static_cast<int64_t>(n);
+        if (__builtin_expect(after <= 0 || n >= always_bytes_, 0)) return false;
+        left = after;
+        return true;
+    }
+
     // Handler thread only: one fault on page `page` of the span, which injected `delay_ns` and
     // brought `bytes` over the link.
     void charge_fault(uint32_t page, uint64_t delay_ns, uint64_t bytes) {

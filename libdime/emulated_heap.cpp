@@ -26,9 +26,9 @@ namespace {
 static_assert(EmulatedHeap::kMaxAlignment == (size_t(32) << 20) / 2,
               "mimalloc 2.0.x serves alignments up to half a segment from arenas");
 
-// Per-thread state, initial-exec TLS so the hooks can read it without the loader's help.
-thread_local mi_heap_t* t_heaps[EmulatedHeap::kMaxInstances] __attribute__((tls_model("initial-exec")));
-thread_local bool t_exiting __attribute__((tls_model("initial-exec"))) = false;
+using detail::t_exiting;
+using detail::t_heaps;
+// Whether this thread's exit hook is installed (initial-exec TLS, as the state in the header).
 thread_local bool t_exit_hook __attribute__((tls_model("initial-exec"))) = false;
 
 std::atomic<int> g_instances{0};
@@ -42,9 +42,13 @@ void on_thread_exit(void*) {
     for (mi_heap_t*& h : t_heaps) h = nullptr;
 }
 
-void ignore_or_abort(int err, void*) {
-    // mimalloc reports ENOMEM (arena full), EOVERFLOW and EINVAL to its caller as a null result;
-    // EFAULT means its metadata is corrupt (a wild write by the program), where going on is unsafe.
+void on_mimalloc_error(int err, void*) {
+    // A null result from mimalloc comes with ENOMEM (out of memory) or EOVERFLOW (a request too
+    // large). mimalloc sets errno itself when an exclusive arena is full, not on every path; the
+    // malloc family's callers expect ENOMEM, as from glibc, and EmulatedHeap::malloc_on() leaves
+    // errno to mimalloc and this handler. EINVAL is reported as a null result too; EFAULT means
+    // mimalloc's metadata is corrupt (a wild write by the program), where going on is unsafe.
+    if (err == ENOMEM || err == EOVERFLOW) errno = ENOMEM;
     if (err == EFAULT) abort();
 }
 
@@ -61,7 +65,7 @@ void configure_mimalloc() {
     mi_option_set(mi_option_eager_commit_delay, 0);       // arena memory counts as committed anyway
     mi_option_set(mi_option_large_os_pages, 0);           // never ask for huge pages
     mi_option_set(mi_option_destroy_on_exit, 0);          // other threads may run past exit()
-    mi_register_error(&ignore_or_abort, nullptr);
+    mi_register_error(&on_mimalloc_error, nullptr);
 }
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
@@ -106,8 +110,6 @@ std::unique_ptr<EmulatedHeap> EmulatedHeap::create(Engine& engine, size_t bytes,
     return heap;
 }
 
-bool EmulatedHeap::thread_can_allocate() noexcept { return !t_exiting; }
-
 mi_heap_t* EmulatedHeap::thread_heap() noexcept {
     mi_heap_t* h = t_heaps[index_];
     return __builtin_expect(h != nullptr, 1) ? h : create_thread_heap();
@@ -149,19 +151,13 @@ static inline bool refused(size_t n) {
 }
 
 void* EmulatedHeap::malloc(size_t n) noexcept {
-    if (refused(n)) return nullptr;
     mi_heap_t* h = thread_heap();
-    return check(h ? mi_heap_malloc(h, n) : nullptr);
+    return h ? malloc_on(h, n) : check(nullptr);
 }
 
 void* EmulatedHeap::calloc(size_t count, size_t n) noexcept {
-    size_t total;
-    if (__builtin_mul_overflow(count, n, &total) || refused(total)) {
-        errno = ENOMEM;
-        return nullptr;
-    }
     mi_heap_t* h = thread_heap();
-    return check(h ? mi_heap_calloc(h, count, n) : nullptr);
+    return h ? calloc_on(h, count, n) : check(nullptr);
 }
 
 void* EmulatedHeap::realloc(void* p, size_t n) noexcept {
@@ -219,8 +215,6 @@ void* EmulatedHeap::pvalloc(size_t n) noexcept {
     }
     return memalign(g_page_size, n == 0 ? g_page_size : round_up(n, g_page_size));
 }
-
-void EmulatedHeap::free(void* p) noexcept { mi_free(p); }
 
 size_t EmulatedHeap::usable_size(const void* p) const noexcept { return p ? mi_usable_size(p) : 0; }
 

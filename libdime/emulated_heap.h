@@ -12,16 +12,28 @@
 //   backing heap and abandons them, so blocks stay valid and any thread may free them.
 #pragma once
 
+#include <mimalloc.h>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 
-struct mi_heap_s;
+#include "overcommit.h"
 
 namespace dime {
 
 class Engine;
+
+namespace detail {
+constexpr int kMaxHeapInstances = 8;
+// This thread's mimalloc heap in each EmulatedHeap instance (by index): created on the thread's
+// first allocation there, cleared when the thread begins to exit. Initial-exec TLS, so the hooks
+// read it with one load (and before the loader's TLS machinery can be used).
+inline thread_local mi_heap_t* t_heaps[kMaxHeapInstances] __attribute__((tls_model("initial-exec"))) = {};
+inline thread_local bool t_exiting __attribute__((tls_model("initial-exec"))) = false;
+}  // namespace detail
 
 class EmulatedHeap {
 public:
@@ -31,7 +43,7 @@ public:
     // The largest alignment the arena can serve: mimalloc satisfies larger ones only with OS memory.
     static constexpr size_t kMaxAlignment = kArenaGranule / 2;
     // How many EmulatedHeap instances (one per tier) may exist in a process.
-    static constexpr int kMaxInstances = 8;
+    static constexpr int kMaxInstances = detail::kMaxHeapInstances;
 
     // Reserves an emulated region of at least `bytes` (rounded up to kArenaGranule) in tier `tier`
     // of `engine` and gives it to mimalloc as an exclusive arena. Returns nullptr and sets *error
@@ -51,7 +63,7 @@ public:
 
     // Whether the calling thread may allocate here. False once the thread has begun to exit (its
     // mimalloc heaps are about to be torn down); free() and usable_size() work on every thread.
-    static bool thread_can_allocate() noexcept;
+    static bool thread_can_allocate() noexcept { return !detail::t_exiting; }
     // Whether aligned allocations with this alignment can be served from the arena.
     static bool serves_alignment(size_t alignment) noexcept { return alignment <= kMaxAlignment; }
 
@@ -66,13 +78,37 @@ public:
     void* memalign(size_t alignment, size_t n) noexcept;       // alignment rounded up to a power of two
     void* valloc(size_t n) noexcept;
     void* pvalloc(size_t n) noexcept;
-    void free(void* p) noexcept;
+    static void free(void* p) noexcept { mi_free(p); }  // any instance's block, on any thread
     size_t usable_size(const void* p) const noexcept;
+
+    // The hooks' fast path, in two steps: the calling thread's mimalloc heap here, or nullptr
+    // when it has none yet or has begun to exit (then malloc() above creates it, or the caller
+    // must go elsewhere); then malloc/calloc on that heap, as malloc() and calloc() would.
+    // mimalloc reports a failure to the error handler this class registers, which makes errno
+    // ENOMEM, so malloc_on() ends in a tail call.
+    mi_heap_t* ready_thread_heap() const noexcept { return detail::t_heaps[index_]; }
+    static void* malloc_on(mi_heap_t* h, size_t n) noexcept {
+        if (__builtin_expect(granted(n), 1)) return mi_heap_malloc(h, n);
+        return refuse();
+    }
+    static void* calloc_on(mi_heap_t* h, size_t count, size_t n) noexcept {
+        size_t total;
+        if (__builtin_expect(!__builtin_mul_overflow(count, n, &total) && granted(total), 1))
+            return mi_heap_calloc(h, count, n);
+        return refuse();
+    }
 
 private:
     EmulatedHeap() = default;
-    mi_heap_s* thread_heap() noexcept;
-    mi_heap_s* create_thread_heap() noexcept;
+    mi_heap_t* thread_heap() noexcept;
+    mi_heap_t* create_thread_heap() noexcept;
+    // Whether the kernel would grant a request of n bytes (overcommit.h): one load and a compare.
+    static bool granted(size_t n) noexcept { return !overcommit::refuses(n); }
+    // errno = ENOMEM, nullptr: out of line, so that the fast paths above need no stack frame.
+    __attribute__((noinline, cold)) static void* refuse() noexcept {
+        errno = ENOMEM;
+        return nullptr;
+    }
 
     uintptr_t base_ = 0;
     size_t size_ = 0;

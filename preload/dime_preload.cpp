@@ -19,6 +19,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -67,9 +68,19 @@ bool g_has_rules = false;                // any placement rule: ask the placemen
 // size-only rules (flat table below), or anything else (the placement decides).
 enum class Mode : unsigned char { none, sites_only, sizes_only, general };
 Mode g_mode = Mode::none;
+// The route an allocation takes, published by the constructor last (glibc until then): the mode
+// above, except that the mprotect backend's test for glibc's own allocations sends every mode
+// through heap_by_rules(). allocate() decides the common cases of the first four inline.
+enum class Route : unsigned char { glibc, default_heap, site_memo, size_table, rules };
+std::atomic<Route> g_route{Route::glibc};
+// The default tier's heap as a plain range, for free()'s ownership test without loading the heap
+// object: 0 bytes until the constructor publishes it (bytes last), so every pointer is glibc's.
+std::atomic<uintptr_t> g_default_base{0};
+std::atomic<uintptr_t> g_default_bytes{0};
 // sizes_only: rule i matches n when n - g_size_lo[i] <= g_size_span[i] (unsigned); its heap.
 constexpr int kInlineSizeRules = 8;
 int g_size_rules = 0;
+uint64_t g_size_floor = 0;  // the smallest min_bytes of them: smaller blocks match no rule
 uint64_t g_size_lo[kInlineSizeRules];
 uint64_t g_size_span[kInlineSizeRules];
 dime::EmulatedHeap* g_size_heap[kInlineSizeRules];
@@ -94,6 +105,11 @@ inline void* noted(void* p, size_t n, const void* caller) {
     return p;
 }
 std::atomic<size_t (*)(void*)> g_libc_usable_size{nullptr};
+
+inline size_t total_size(size_t count, size_t n) {
+    size_t total;
+    return __builtin_mul_overflow(count, n, &total) ? SIZE_MAX : total;
+}
 
 inline bool thread_may_allocate() { return !dime::t_internal && dime::EmulatedHeap::thread_can_allocate(); }
 
@@ -124,36 +140,126 @@ void find_glibc_code() {
         nullptr);
 }
 
-// Out of line, so the hooks' common path (no rules) stays a few instructions.
-__attribute__((noinline)) dime::EmulatedHeap* heap_by_rules(size_t n, const void* caller) {
-    return g_heaps[placement().choose(n, caller)];
-}
-
+// Out of line, so the hooks' common path (no rules) stays a few instructions. With the mprotect
+// backend every mode comes here; otherwise the general one and the site memo's misses.
 __attribute__((noinline)) dime::EmulatedHeap* heap_by_site(size_t n, const void* caller) {
+    if (!dime::EmulatedHeap::thread_can_allocate()) return nullptr;  // no placement work on the way out
     dime::EmulatedHeap* h = g_heaps[placement().choose(n, caller)];
     // The placement's own memo holds `caller` only if it is a direct site (not a wrapper in libc).
     if (dime::detail::t_site_memo.ret == reinterpret_cast<uintptr_t>(caller)) t_site_heap = {caller, h};
     return h;
 }
 
-// The heap for an allocation of `n` bytes on this thread now, returning to `caller`, or nullptr
-// for glibc.
-inline dime::EmulatedHeap* heap_for_allocation(size_t n, const void* caller) {
-    dime::EmulatedHeap* h = g_heap.load(std::memory_order_acquire);
-    if (h == nullptr || !thread_may_allocate()) return nullptr;
-    if (__builtin_expect(g_glibc_code_bytes != 0, 0) && allocated_by_glibc(caller)) return nullptr;
-    const Mode mode = g_mode;
-    if (__builtin_expect(mode == Mode::none, 1)) return h;
-    if (mode == Mode::sites_only) {
+__attribute__((noinline)) dime::EmulatedHeap* heap_by_rules(size_t n, const void* caller) {
+    if (!dime::EmulatedHeap::thread_can_allocate()) return nullptr;
+    if (g_glibc_code_bytes != 0 && allocated_by_glibc(caller)) return nullptr;
+    switch (g_mode) {
+        case Mode::none: return g_default_heap;
+        case Mode::sites_only: {
+            const SiteHeap& last = t_site_heap;
+            return last.caller == caller ? last.heap : heap_by_site(n, caller);
+        }
+        case Mode::sizes_only:
+            for (int i = 0; i < g_size_rules; ++i)
+                if (n - g_size_lo[i] <= g_size_span[i]) return g_size_heap[i];
+            return g_default_heap;
+        case Mode::general: break;
+    }
+    return g_heaps[placement().choose(n, caller)];
+}
+
+// The heap the routing picks for an allocation of `n` bytes on this thread now, returning to
+// `caller`, or nullptr for glibc. On a thread that has begun to exit it may still name a heap;
+// its ready_thread_heap() is null there, which sends the caller to allocate_slowly().
+inline dime::EmulatedHeap* chosen_heap(size_t n, const void* caller) {
+    const Route route = g_route.load(std::memory_order_acquire);
+    if (dime::t_internal) return nullptr;
+    if (route == Route::glibc) return nullptr;
+    if (__builtin_expect(route == Route::default_heap, 1)) return g_default_heap;
+    if (route == Route::site_memo) {
         const SiteHeap& last = t_site_heap;
         return last.caller == caller ? last.heap : heap_by_site(n, caller);
     }
-    if (mode == Mode::sizes_only) {
+    if (route == Route::size_table) {
+        if (n < g_size_floor) return g_default_heap;  // one compare for the many small blocks
         for (int i = 0; i < g_size_rules; ++i)
             if (n - g_size_lo[i] <= g_size_span[i]) return g_size_heap[i];
         return g_default_heap;
     }
     return heap_by_rules(n, caller);
+}
+
+// As chosen_heap(), and nullptr on a thread that has begun to exit: for the paths that call the
+// heap's own functions (aligned allocation, realloc).
+inline dime::EmulatedHeap* heap_for_allocation(size_t n, const void* caller) {
+    dime::EmulatedHeap* h = chosen_heap(n, caller);
+    return h != nullptr && dime::EmulatedHeap::thread_can_allocate() ? h : nullptr;
+}
+
+// malloc() and calloc(), the hooks' hot path: the chosen heap, on the thread's ready mimalloc heap
+// (two TLS loads and a few compares before mimalloc), else allocate_slowly().
+__attribute__((noinline)) void* allocate_slowly(dime::EmulatedHeap* h, size_t n, const void* caller) {
+    if (h != nullptr && dime::EmulatedHeap::thread_can_allocate()) return noted(h->malloc(n), n, caller);
+    return __libc_malloc(n);  // not up, DiME's own work, or the thread is exiting
+}
+
+// Every route but the plain one.
+__attribute__((noinline)) void* allocate_routed(size_t n, const void* caller) {
+    dime::EmulatedHeap* h = chosen_heap(n, caller);
+    if (__builtin_expect(h != nullptr, 1))
+        if (mi_heap_t* mh = h->ready_thread_heap(); __builtin_expect(mh != nullptr, 1))
+            return noted(dime::EmulatedHeap::malloc_on(mh, n), n, caller);
+    return allocate_slowly(h, n, caller);
+}
+
+// The heap of an allocation whose route decides without a call (the default heap; a site rule's
+// memo hit; a block below every size rule), or nullptr: then the routed way decides.
+inline dime::EmulatedHeap* quick_heap(Route route, size_t n, const void* caller) {
+    if (__builtin_expect(route <= Route::default_heap, 1)) return g_default_heap;
+    if (route == Route::site_memo) return t_site_heap.caller == caller ? t_site_heap.heap : nullptr;
+    if (route == Route::size_table && n < g_size_floor) return g_default_heap;
+    return nullptr;
+}
+
+// Those routes inline and without a stack frame: they end in a jump into mimalloc. With
+// attribution on, its sampler's counter is taken before the block exists; an allocation it
+// samples (one in megabytes) goes the routed way, which samples after the block.
+inline void* allocate(size_t n, const void* caller) {
+    const Route route = g_route.load(std::memory_order_acquire);
+    if (__builtin_expect(route != Route::glibc && !dime::t_internal, 1))
+        if (dime::EmulatedHeap* h = quick_heap(route, n, caller); __builtin_expect(h != nullptr, 1))
+            if (mi_heap_t* mh = h->ready_thread_heap(); __builtin_expect(mh != nullptr, 1))
+                if (dime::Attribution* a = g_attribution; a == nullptr || a->count_unsampled(n))
+                    return dime::EmulatedHeap::malloc_on(mh, n);
+    return allocate_routed(n, caller);
+}
+
+__attribute__((noinline)) void* allocate_zeroed_slowly(dime::EmulatedHeap* h, size_t count, size_t n,
+                                                       const void* caller) {
+    if (h != nullptr && dime::EmulatedHeap::thread_can_allocate())
+        return noted(h->calloc(count, n), total_size(count, n), caller);
+    return __libc_calloc(count, n);
+}
+
+__attribute__((noinline)) void* allocate_zeroed_routed(size_t count, size_t n, const void* caller) {
+    const size_t total = total_size(count, n);
+    dime::EmulatedHeap* h = chosen_heap(total, caller);
+    if (__builtin_expect(h != nullptr, 1))
+        if (mi_heap_t* mh = h->ready_thread_heap(); __builtin_expect(mh != nullptr, 1))
+            return noted(dime::EmulatedHeap::calloc_on(mh, count, n), total, caller);
+    return allocate_zeroed_slowly(h, count, n, caller);
+}
+
+inline void* allocate_zeroed(size_t count, size_t n, const void* caller) {
+    const Route route = g_route.load(std::memory_order_acquire);
+    if (__builtin_expect(route != Route::glibc && !dime::t_internal, 1)) {
+        const size_t total = total_size(count, n);
+        if (dime::EmulatedHeap* h = quick_heap(route, total, caller); __builtin_expect(h != nullptr, 1))
+            if (mi_heap_t* mh = h->ready_thread_heap(); __builtin_expect(mh != nullptr, 1))
+                if (dime::Attribution* a = g_attribution; a == nullptr || a->count_unsampled(total))
+                    return dime::EmulatedHeap::calloc_on(mh, count, n);
+    }
+    return allocate_zeroed_routed(count, n, caller);
 }
 
 // The heap that owns `p`, or nullptr when glibc does.
@@ -166,9 +272,20 @@ inline dime::EmulatedHeap* heap_owning(const void* p) {
     return nullptr;
 }
 
-inline size_t total_size(size_t count, size_t n) {
-    size_t total;
-    return __builtin_mul_overflow(count, n, &total) ? SIZE_MAX : total;
+// free(): a block of the default tier's heap goes straight to mimalloc (a subtraction and a
+// compare against plain globals); anything else to release_elsewhere().
+__attribute__((noinline)) void release_elsewhere(void* p) {
+    if (dime::EmulatedHeap* h = heap_owning(p))
+        h->free(p);
+    else
+        __libc_free(p);
+}
+
+inline void release(void* p) {
+    const uintptr_t bytes = g_default_bytes.load(std::memory_order_acquire);
+    if (__builtin_expect(reinterpret_cast<uintptr_t>(p) - g_default_base.load(std::memory_order_relaxed) < bytes, 1))
+        return dime::EmulatedHeap::free(p);
+    release_elsewhere(p);
 }
 
 inline bool valid_posix_alignment(size_t a) { return a != 0 && (a & (a - 1)) == 0 && a % sizeof(void*) == 0; }
@@ -200,10 +317,7 @@ void* move_block(dime::EmulatedHeap* from, void* p, size_t n, Alloc alloc) {
 }
 
 void* realloc_impl(void* p, size_t n, const void* caller) {
-    if (p == nullptr) {
-        if (dime::EmulatedHeap* h = heap_for_allocation(n, caller)) return noted(h->malloc(n), n, caller);
-        return __libc_malloc(n);
-    }
+    if (p == nullptr) return allocate(n, caller);
     dime::EmulatedHeap* owner = heap_owning(p);
     if (owner == nullptr) return __libc_realloc(p, n);
     if (n == 0) return owner->realloc(p, n);
@@ -295,6 +409,7 @@ __attribute__((constructor(101))) void dime_preload_start() {
     for (const dime::PlacementRule& r : cfg.placement) {
         sizes_only = sizes_only && r.function.empty() && r.library.empty();
         if (!sizes_only) break;
+        g_size_floor = g_size_rules == 0 ? r.min_bytes : std::min<uint64_t>(g_size_floor, r.min_bytes);
         g_size_lo[g_size_rules] = r.min_bytes;
         g_size_span[g_size_rules] = r.max_bytes - r.min_bytes;
         g_size_heap[g_size_rules] = g_heaps[cfg.tier_index(r.tier)];
@@ -319,6 +434,14 @@ __attribute__((constructor(101))) void dime_preload_start() {
     dime::preload::resolve_signal_hooks();
     dime::preload::enable_kernel_access_hooks(g_engine);
     g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
+    g_default_base.store(reinterpret_cast<uintptr_t>(g_default_heap->base()), std::memory_order_relaxed);
+    g_default_bytes.store(g_default_heap->size(), std::memory_order_release);
+    g_route.store(g_glibc_code_bytes != 0          ? Route::rules
+                  : g_mode == Mode::none           ? Route::default_heap
+                  : g_mode == Mode::sites_only     ? Route::site_memo
+                  : g_mode == Mode::sizes_only     ? Route::size_table
+                                                   : Route::rules,
+                  std::memory_order_release);
     dime::preload::enable_mmap_hooks(g_engine);
 }
 
@@ -326,23 +449,11 @@ __attribute__((constructor(101))) void dime_preload_start() {
 
 #define DIME_CALLER __builtin_return_address(0)
 
-DIME_HOOK void* malloc(size_t n) {
-    if (dime::EmulatedHeap* h = heap_for_allocation(n, DIME_CALLER)) return noted(h->malloc(n), n, DIME_CALLER);
-    return __libc_malloc(n);
-}
+DIME_HOOK void* malloc(size_t n) { return allocate(n, DIME_CALLER); }
 
-DIME_HOOK void free(void* p) {
-    if (dime::EmulatedHeap* h = heap_owning(p))
-        h->free(p);
-    else
-        __libc_free(p);
-}
+DIME_HOOK void free(void* p) { release(p); }
 
-DIME_HOOK void* calloc(size_t count, size_t n) {
-    const size_t total = total_size(count, n);
-    if (dime::EmulatedHeap* h = heap_for_allocation(total, DIME_CALLER)) return noted(h->calloc(count, n), total, DIME_CALLER);
-    return __libc_calloc(count, n);
-}
+DIME_HOOK void* calloc(size_t count, size_t n) { return allocate_zeroed(count, n, DIME_CALLER); }
 
 DIME_HOOK void* realloc(void* p, size_t n) { return realloc_impl(p, n, DIME_CALLER); }
 
@@ -409,14 +520,16 @@ namespace {
 
 void* new_block(size_t n, size_t alignment, const void* caller) {
     for (;;) {
-        dime::EmulatedHeap* h = heap_for_allocation(n, caller);
         void* p;
-        if (alignment <= alignof(std::max_align_t))
-            p = h ? noted(h->malloc(n), n, caller) : __libc_malloc(n);
-        else if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment))
-            p = noted(h->memalign(alignment, n), n, caller);
-        else
-            p = __libc_memalign(alignment, n);
+        if (alignment <= alignof(std::max_align_t)) {
+            p = allocate(n, caller);
+        } else {
+            dime::EmulatedHeap* h = heap_for_allocation(n, caller);
+            if (h != nullptr && dime::EmulatedHeap::serves_alignment(alignment))
+                p = noted(h->memalign(alignment, n), n, caller);
+            else
+                p = __libc_memalign(alignment, n);
+        }
         if (p != nullptr) return p;
         std::new_handler handler = std::get_new_handler();
         if (handler == nullptr) return nullptr;
@@ -457,18 +570,18 @@ DIME_NEW_HOOK void* operator new(size_t n, align_t a, const nothrow_t&) noexcept
 DIME_NEW_HOOK void* operator new[](size_t n, align_t a, const nothrow_t&) noexcept {
     return new_or_null(n, size_t(a), DIME_CALLER);
 }
-DIME_NEW_HOOK void operator delete(void* p) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete[](void* p) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete(void* p, size_t) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete[](void* p, size_t) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete(void* p, const nothrow_t&) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete[](void* p, const nothrow_t&) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete(void* p, align_t) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete[](void* p, align_t) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete(void* p, size_t, align_t) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete[](void* p, size_t, align_t) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete(void* p, align_t, const nothrow_t&) noexcept { free(p); }
-DIME_NEW_HOOK void operator delete[](void* p, align_t, const nothrow_t&) noexcept { free(p); }
+DIME_NEW_HOOK void operator delete(void* p) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete[](void* p) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete(void* p, size_t) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete[](void* p, size_t) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete(void* p, const nothrow_t&) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete[](void* p, const nothrow_t&) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete(void* p, align_t) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete[](void* p, align_t) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete(void* p, size_t, align_t) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete[](void* p, size_t, align_t) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete(void* p, align_t, const nothrow_t&) noexcept { release(p); }
+DIME_NEW_HOOK void operator delete[](void* p, align_t, const nothrow_t&) noexcept { release(p); }
 
 // ---- include/dime.h, behind libdime_api's dime_* functions (found with dlsym) ------------------
 // `caller` is the return address of the program's call to dime_*, for placement rules.
@@ -514,7 +627,7 @@ DIME_HOOK void* dime_preload_calloc(size_t count, size_t n, const char* tier, co
     return h ? noted(h->calloc(count, n), total_size(count, n), caller) : __libc_calloc(count, n);
 }
 
-DIME_HOOK void dime_preload_free(void* p) { free(p); }
+DIME_HOOK void dime_preload_free(void* p) { release(p); }
 
 DIME_HOOK const char* dime_preload_tier_of(const void* p) {
     if (p == nullptr || g_heap.load(std::memory_order_acquire) == nullptr) return nullptr;
