@@ -88,10 +88,9 @@ const Option* find_option(std::string_view key) {
 
 ConfigResult failure(std::string message) { return ConfigResult{false, std::move(message)}; }
 
-// A user-supplied string inside single quotes, control characters escaped so the message
-// stays on one line.
-std::string quoted(std::string_view s) {
-    std::string out = "'";
+// `s` with control characters escaped, so that a message quoting it stays on one line.
+std::string escaped(std::string_view s) {
+    std::string out;
     for (unsigned char c : s) {
         if (c == '\n')
             out += "\\n";
@@ -102,8 +101,11 @@ std::string quoted(std::string_view s) {
         else
             out += static_cast<char>(c);
     }
-    return out + "'";
+    return out;
 }
+
+// A user-supplied string inside single quotes, control characters escaped.
+std::string quoted(std::string_view s) { return "'" + escaped(s) + "'"; }
 
 std::string to_text(i128 v) {
     if (v >= 0 && v > static_cast<i128>(INT64_MAX)) return fmt::format("{}", static_cast<uint64_t>(v));
@@ -758,7 +760,7 @@ ConfigResult apply_yaml_text(Config& cfg, const std::string& text, const std::st
     try {
         docs = YAML::LoadAll(text);
     } catch (const YAML::Exception& e) {
-        return failure(fmt::format("{}: malformed YAML: {}", at(origin, e.mark), e.msg));
+        return failure(fmt::format("{}: malformed YAML: {}", at(origin, e.mark), escaped(e.msg)));
     }
     for (const YAML::Node& doc : docs)
         if (auto open = unclosed_quote(doc, text))
@@ -815,7 +817,7 @@ ConfigResult apply_yaml_text(Config& cfg, const std::string& text, const std::st
             if (!r.ok) return r;
         }
     } catch (const YAML::Exception& e) {
-        return failure(fmt::format("{}: malformed YAML: {}", at(origin, e.mark), e.msg));
+        return failure(fmt::format("{}: malformed YAML: {}", at(origin, e.mark), escaped(e.msg)));
     }
     cfg = std::move(staged);
     return {};
