@@ -594,3 +594,14 @@ TEST_CASE("a malformed-YAML message quoting the input's own characters stays on 
     CHECK(r.error.find("malformed YAML") != std::string::npos);
     CHECK(r.error.find('\n') == std::string::npos);
 }
+
+// Found by fuzz_yaml_config: a ',' at the top level made yaml-cpp's LoadAll yield empty documents
+// forever, memory growing, so the program never started. A bound (ctest's timeout) is the check.
+TEST_CASE("YAML: a stray ',' at the top level is refused, not parsed forever", "[config][errors]") {
+    dime::Config cfg;
+    const dime::ConfigResult r = dime::apply_yaml_text(cfg, ",#x: y\nlatency_ns: 0us\n", "stray.yaml");
+    CHECK_FALSE(r.ok);
+    INFO(r.error);
+    CHECK(r.error.rfind("stray.yaml", 0) == 0);
+    CHECK(r.error.find('\n') == std::string::npos);
+}
