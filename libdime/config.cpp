@@ -762,18 +762,33 @@ namespace {
 // Where the first two documents of `text` start (fewer if it has fewer). Not YAML::LoadAll: on
 // some malformed input (a ',' at the top level) yaml-cpp 0.7 yields empty documents forever
 // without moving on, and the program would never start.
+// A document "starts" at its first node (after any "---"), as YAML::Node::Mark() says.
 class DocumentStarts : public YAML::EventHandler {
 public:
     std::vector<YAML::Mark> starts;
-    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        starts.push_back(mark);
+        fresh_ = true;
+    }
     void OnDocumentEnd() override {}
-    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+    void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { node(m); }
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node(m);
+    }
     void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node(m);
+    }
     void OnMapEnd() override {}
+
+private:
+    void node(const YAML::Mark& m) {
+        if (fresh_) starts.back() = m;
+        fresh_ = false;
+    }
+    bool fresh_ = false;
 };
 
 std::vector<YAML::Mark> document_starts(const std::string& text) {
