@@ -149,7 +149,10 @@ std::string bar_plot(const std::string& id, const std::string& title, const std:
                            x, kH - kBottom - h, slot * 0.8, h, kColors[0], escape(bars[i].first), number(bars[i].second));
         std::string label = bars[i].first;
         const size_t fit = std::max<size_t>(4, static_cast<size_t>(slot / 6.5));
-        if (label.size() > fit) label = label.substr(0, fit - 1) + "…";
+        if (label.size() > fit) {
+            label.erase(fit - 1);
+            label += "…";
+        }
         out += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\">{}</text>\n",
                            x + slot * 0.4, kH - kBottom + 14 + 12 * double(i % 2), escape(label));
     }
@@ -272,7 +275,7 @@ int report_main(int argc, char** argv) {
             int last = -1;
             for (const auto& [upper, n] : r.latency) {
                 const int p = upper >= 1 ? static_cast<int>(std::ceil(std::log2(upper + 1))) : 0;
-                if (p != last) bars.emplace_back(fmt::format("<{}us", number(std::ldexp(1.0, p) / 1000)), 0);
+                if (bars.empty() || p != last) bars.emplace_back(fmt::format("<{}us", number(std::ldexp(1.0, p) / 1000)), 0);
                 bars.back().second += n;
                 last = p;
             }

@@ -10,12 +10,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <sstream>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "instance.h"
@@ -88,10 +90,9 @@ const Option* find_option(std::string_view key) {
 
 ConfigResult failure(std::string message) { return ConfigResult{false, std::move(message)}; }
 
-// A user-supplied string inside single quotes, control characters escaped so the message
-// stays on one line.
-std::string quoted(std::string_view s) {
-    std::string out = "'";
+// `s` with control characters escaped, so that a message quoting it stays on one line.
+std::string escaped(std::string_view s) {
+    std::string out;
     for (unsigned char c : s) {
         if (c == '\n')
             out += "\\n";
@@ -102,8 +103,11 @@ std::string quoted(std::string_view s) {
         else
             out += static_cast<char>(c);
     }
-    return out + "'";
+    return out;
 }
+
+// A user-supplied string inside single quotes, control characters escaped.
+std::string quoted(std::string_view s) { return "'" + escaped(s) + "'"; }
 
 std::string to_text(i128 v) {
     if (v >= 0 && v > static_cast<i128>(INT64_MAX)) return fmt::format("{}", static_cast<uint64_t>(v));
@@ -753,22 +757,70 @@ uint64_t Config::fetch_cost_ns() const {
     return static_cast<uint64_t>(2 * static_cast<u128>(latency_ns) + transmit);
 }
 
-ConfigResult apply_yaml_text(Config& cfg, const std::string& text, const std::string& origin) {
-    std::vector<YAML::Node> docs;
-    try {
-        docs = YAML::LoadAll(text);
-    } catch (const YAML::Exception& e) {
-        return failure(fmt::format("{}: malformed YAML: {}", at(origin, e.mark), e.msg));
+namespace {
+
+// Where the first two documents of `text` start (fewer if it has fewer). Not YAML::LoadAll: on
+// some malformed input (a ',' at the top level) yaml-cpp 0.7 yields empty documents forever
+// without moving on, and the program would never start.
+// A document "starts" at its first node (after any "---"), as YAML::Node::Mark() says.
+class DocumentStarts : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> starts;
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        starts.push_back(mark);
+        fresh_ = true;
     }
-    for (const YAML::Node& doc : docs)
-        if (auto open = unclosed_quote(doc, text))
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+    void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { node(m); }
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node(m);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node(m);
+    }
+    void OnMapEnd() override {}
+
+private:
+    void node(const YAML::Mark& m) {
+        if (fresh_) starts.back() = m;
+        fresh_ = false;
+    }
+    bool fresh_ = false;
+};
+
+std::vector<YAML::Mark> document_starts(const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts events;
+    while (events.starts.size() < 2 && parser.HandleNextDocument(events)) {
+    }
+    return events.starts;
+}
+
+}  // namespace
+
+ConfigResult apply_yaml_text(Config& cfg, const std::string& text, const std::string& origin) {
+    std::vector<YAML::Mark> starts;
+    YAML::Node root;
+    try {
+        starts = document_starts(text);
+        if (!starts.empty()) root = YAML::Load(text);  // the first document
+    } catch (const YAML::Exception& e) {
+        return failure(fmt::format("{}: malformed YAML: {}", at(origin, e.mark), escaped(e.msg)));
+    }
+    if (!starts.empty())
+        if (auto open = unclosed_quote(root, text))
             return failure(fmt::format("{}: malformed YAML: a quoted string opens here and is never closed",
                                        at(origin, *open)));
-    if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) return {};  // no settings
-    if (docs.size() > 1)
+    if (starts.size() > 1 && starts[1].pos <= starts[0].pos)  // the parser could not move on
+        return failure(fmt::format("{}: malformed YAML: nothing here can start a setting", at(origin, starts[1])));
+    if (starts.empty() || (starts.size() == 1 && root.IsNull())) return {};  // no settings
+    if (starts.size() > 1)
         return failure(fmt::format("{}: a second YAML document; the configuration is one mapping",
-                                   at(origin, docs[1].Mark())));
-    const YAML::Node& root = docs[0];
+                                   at(origin, starts[1])));
     if (!root.IsMap())
         return failure(fmt::format("{}: the top level must be a mapping of settings (key: value), not {}",
                                    at(origin, root.Mark()), node_kind(root)));
@@ -815,7 +867,7 @@ ConfigResult apply_yaml_text(Config& cfg, const std::string& text, const std::st
             if (!r.ok) return r;
         }
     } catch (const YAML::Exception& e) {
-        return failure(fmt::format("{}: malformed YAML: {}", at(origin, e.mark), e.msg));
+        return failure(fmt::format("{}: malformed YAML: {}", at(origin, e.mark), escaped(e.msg)));
     }
     cfg = std::move(staged);
     return {};

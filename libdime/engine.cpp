@@ -33,7 +33,10 @@ namespace dime {
 namespace {
 
 // Address space reserved for emulated memory (not memory: PROT_NONE until carved).
-constexpr size_t kSpanBytes = size_t(1) << 40;
+#ifndef DIME_SPAN_BYTES
+#define DIME_SPAN_BYTES (size_t(1) << 40)
+#endif
+constexpr size_t kSpanBytes = DIME_SPAN_BYTES;
 
 // Engines alive in this process, for the fork hooks. Fixed slots: fork handlers must not allocate.
 constexpr int kMaxEngines = 16;

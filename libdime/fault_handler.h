@@ -226,7 +226,7 @@ private:
     AccessTracker tracker_;
 
     static constexpr size_t kMaxBatch = 256;  // options.def caps evict_batch here
-    PageId victims_[kMaxBatch];
+    PageId victims_[kMaxBatch]{};  // scratch, filled before each use
 
     static constexpr size_t kMaxInFlight = 1 << 14;
     InFlight* heap_ = nullptr;

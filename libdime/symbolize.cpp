@@ -60,6 +60,7 @@ bool run_addr2line(const std::string& object, const std::vector<uintptr_t>& addr
     std::vector<std::string> args = {"addr2line", "-f", "-C", "-e", object};
     for (uintptr_t a : addresses) args.push_back(fmt::format("{:#x}", a));
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
@@ -107,7 +108,9 @@ bool run_addr2line(const std::string& object, const std::vector<uintptr_t>& addr
 void parse_location(const std::string& s, Frame* f) {
     const size_t colon = s.rfind(':');
     if (colon == std::string::npos || s.compare(0, 2, "??") == 0) return;
-    const int line = std::atoi(s.c_str() + colon + 1);
+    // atoi's "no number" is 0, which is what addr2line's "?" means too; the number may be
+    // followed by " (discriminator N)", which atoi stops at.
+    const int line = std::atoi(s.c_str() + colon + 1);  // NOLINT(cert-err34-c): see above
     if (line <= 0) return;
     f->file = s.substr(0, colon);
     f->line = line;

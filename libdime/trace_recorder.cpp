@@ -39,7 +39,7 @@ bool TraceRecorder::write(const std::string& path, const std::string& header, st
     char line[32];
     for (size_t i = 0; i < n; ++i) {
         const int len = std::snprintf(line, sizeof line, "%llu %c\n",
-                                      static_cast<unsigned long long>(uint64_t(records_[i].page) << shift_to_4k_),
+                                      static_cast<unsigned long long>(records_[i].page) << shift_to_4k_,
                                       records_[i].event);
         std::fwrite(line, 1, static_cast<size_t>(len), f);
     }

@@ -45,6 +45,9 @@ std::atomic<dime::Engine*> g_engine{nullptr};  // set only with the mprotect bac
 // The emulated buffers of one call, made local and held so until it returns.
 class Buffers {
 public:
+    // holds_ stays unset: a Buffers is made on every hooked call, and holds_[i] is written before
+    // n_ counts it.
+    // cppcheck-suppress uninitMemberVar
     Buffers() : e_(dime::t_internal ? nullptr : g_engine.load(std::memory_order_acquire)) {}
     ~Buffers() {
         for (int i = 0; i < n_; ++i) e_->release_resident(holds_[i]);
@@ -114,13 +117,14 @@ extern "C" const Resolver __stop_dime_kernel_reals[];
     void resolve_##name() { real_##name.resolve(); }                                                  \
     __attribute__((used, section("dime_kernel_reals"))) const Resolver list_##name = &resolve_##name;
 
-// One hook of glibc's `name`: the buffers it hands the kernel (`held`), then the call.
+// One hook of glibc's `name`: the buffers it hands the kernel (`held`), then the call. `args` is
+// the parenthesised argument list itself, so it takes no parentheses of its own.
 #define DIME_KERNEL_HOOK(ret, name, params, args, held) \
     DIME_REAL(ret, name, params)                         \
     DIME_HOOK ret name params {                          \
         Buffers b;                                       \
         held;                                            \
-        return real_##name.get() args;                   \
+        return real_##name.get() args; /* NOLINT(bugprone-macro-parentheses) */ \
     }
 
 // ---- read and write -----------------------------------------------------------------------------
@@ -252,7 +256,7 @@ DIME_KERNEL_HOOK(FILE*, popen, (const char* c, const char* m), (c, m), b.str(c).
         }                                                 \
         Buffers b;                                        \
         b.str(path);                                      \
-        return real_##name.get() args;                    \
+        return real_##name.get() args; /* NOLINT(bugprone-macro-parentheses): as above */ \
     }
 DIME_OPEN_HOOK(open, (const char*, int, mode_t), (const char* path, int flags, ...), (path, flags, mode))
 DIME_OPEN_HOOK(open64, (const char*, int, mode_t), (const char* path, int flags, ...), (path, flags, mode))
@@ -266,6 +270,8 @@ namespace dime::preload {
 // Every real function looked up now (a hook may first run in a signal handler, where dlsym is not
 // safe); with the mprotect backend the hooks start holding buffers.
 void enable_kernel_access_hooks(Engine* engine) {
+    // The linker's __start_/__stop_ symbols bound the one section, so they may be compared.
+    // cppcheck-suppress comparePointers
     for (const Resolver* r = __start_dime_kernel_reals; r < __stop_dime_kernel_reals; ++r) (*r)();
     if (engine && engine->needs_resident_buffers()) g_engine.store(engine, std::memory_order_release);
 }

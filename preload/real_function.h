@@ -18,11 +18,13 @@ class Real;
 template <typename R, typename... Args>
 class Real<R(Args...)> {
 public:
+    using Function = R (*)(Args...);
+
     explicit constexpr Real(const char* name) : name_(name) {}
-    R (*get())(Args...) {
+    Function get() {
         auto fn = fn_.load(std::memory_order_acquire);
         if (__builtin_expect(fn == nullptr, 0)) {
-            fn = reinterpret_cast<R (*)(Args...)>(dlsym(RTLD_NEXT, name_));
+            fn = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name_));
             if (fn == nullptr) missing();
             fn_.store(fn, std::memory_order_release);
         }
@@ -32,7 +34,7 @@ public:
     // called by the program either; get() would abort then).
     void resolve() {
         if (fn_.load(std::memory_order_acquire) == nullptr)
-            if (auto fn = reinterpret_cast<R (*)(Args...)>(dlsym(RTLD_NEXT, name_))) fn_.store(fn, std::memory_order_release);
+            if (auto fn = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name_))) fn_.store(fn, std::memory_order_release);
     }
 
 private:
@@ -45,7 +47,7 @@ private:
         std::abort();
     }
     const char* name_;
-    std::atomic<R (*)(Args...)> fn_{nullptr};
+    std::atomic<Function> fn_{nullptr};
 };
 
 }  // namespace dime::preload

@@ -581,3 +581,27 @@ TEST_CASE("docs/configuration.md documents every key with its default", "[config
     }
     for (const char* var : {"DIME_CONFIG", "DIME_OPTIONS", "DIME_REPORT"}) CHECK(text.find(var) != std::string::npos);
 }
+
+// Found by fuzz_yaml_config: yaml-cpp's message ("unknown escape character: ...") quoted a
+// control character of the input raw, and the error spanned two lines.
+TEST_CASE("a malformed-YAML message quoting the input's own characters stays on one line", "[config][errors]") {
+    constexpr char kInput[] = "tiers:\n  heap_bytescemenT\0\n  - tier: localA    min_bytes: v4KiB\n    max_bytes: 4KiB\n";
+    const std::string text(kInput, sizeof kInput - 1);  // the NUL inside included
+    dime::Config cfg;
+    const dime::ConfigResult r = dime::apply_yaml_text(cfg, text, "fuzz.yaml");
+    CHECK_FALSE(r.ok);
+    INFO(r.error);
+    CHECK(r.error.find("malformed YAML") != std::string::npos);
+    CHECK(r.error.find('\n') == std::string::npos);
+}
+
+// Found by fuzz_yaml_config: a ',' at the top level made yaml-cpp's LoadAll yield empty documents
+// forever, memory growing, so the program never started. A bound (ctest's timeout) is the check.
+TEST_CASE("YAML: a stray ',' at the top level is refused, not parsed forever", "[config][errors]") {
+    dime::Config cfg;
+    const dime::ConfigResult r = dime::apply_yaml_text(cfg, ",#x: y\nlatency_ns: 0us\n", "stray.yaml");
+    CHECK_FALSE(r.ok);
+    INFO(r.error);
+    CHECK(r.error.rfind("stray.yaml", 0) == 0);
+    CHECK(r.error.find('\n') == std::string::npos);
+}

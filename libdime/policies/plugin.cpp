@@ -42,7 +42,7 @@ void* open_plugin(const std::string& path, const dime_policy** ops, std::string*
         *error = "policy_plugin: cannot load " + quoted + ": " + loader_reason(file);
         return nullptr;
     }
-    auto fail = [&](std::string why) -> void* {
+    auto fail = [&](const std::string& why) -> void* {
         *error = "policy_plugin: " + quoted + " " + why;
         dlclose(handle);
         return nullptr;
