@@ -91,20 +91,7 @@ const Option* find_option(std::string_view key) {
 ConfigResult failure(std::string message) { return ConfigResult{false, std::move(message)}; }
 
 // `s` with control characters escaped, so that a message quoting it stays on one line.
-std::string escaped(std::string_view s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if (c == '\n')
-            out += "\\n";
-        else if (c == '\t')
-            out += "\\t";
-        else if (c < 0x20 || c == 0x7f)
-            out += fmt::format("\\x{:02x}", c);
-        else
-            out += static_cast<char>(c);
-    }
-    return out;
-}
+std::string escaped(std::string_view s) { return escape_control_characters(s); }
 
 // A user-supplied string inside single quotes, control characters escaped.
 std::string quoted(std::string_view s) { return "'" + escaped(s) + "'"; }

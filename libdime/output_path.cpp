@@ -34,10 +34,27 @@ std::string expand_output_path(const std::string& configured, long pid, bool des
     return out;
 }
 
+std::string escape_control_characters(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (c == '\n')
+            out += "\\n";
+        else if (c == '\t')
+            out += "\\t";
+        else if (c < 0x20 || c == 0x7f)
+            out += fmt::format("\\x{:02x}", c);
+        else
+            out += static_cast<char>(c);
+    }
+    return out;
+}
+
 std::string output_path_problem(const std::string& configured) {
     const std::string path = expand_output_path(configured, ::getpid(), false);
     if (path.empty()) return {};
-    auto problem = [&](const char* why) { return fmt::format("cannot write '{}': {}", configured, why); };
+    auto problem = [&](const char* why) {
+        return fmt::format("cannot write '{}': {}", escape_control_characters(configured), why);
+    };
     const size_t slash = path.find_last_of('/');
     const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
     if (slash != std::string::npos && slash + 1 == path.size()) return problem(std::strerror(EISDIR));

@@ -5,8 +5,13 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace dime {
+
+// `s` with control characters escaped (\n, \t, \xNN), so that a message quoting a user's
+// string stays on one line.
+std::string escape_control_characters(std::string_view s);
 
 // `configured` with %p replaced by `pid` and %% by %; in a descendant process (a forked or
 // exec'd child) a path without %p gets ".<pid>" appended. Empty stays empty (no file).

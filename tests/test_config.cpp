@@ -595,6 +595,20 @@ TEST_CASE("a malformed-YAML message quoting the input's own characters stays on 
     CHECK(r.error.find('\n') == std::string::npos);
 }
 
+// Found by fuzz_yaml_config (in CI): an output path with a control character in it (here a tab
+// and a NUL, as a YAML value may carry) was quoted raw in "cannot write '...'".
+TEST_CASE("an unwritable output path with control characters is named on one line", "[config][errors]") {
+    constexpr char kInput[] = "report: \ts  tiiste\0nt/duffd_move.json\n";
+    const std::string text(kInput, sizeof kInput - 1);  // the NUL inside included
+    dime::Config cfg;
+    const dime::ConfigResult r = dime::apply_yaml_text(cfg, text, "fuzz.yaml");
+    CHECK_FALSE(r.ok);
+    INFO(r.error);
+    CHECK(r.error.find("cannot write") != std::string::npos);
+    CHECK(r.error.find('\n') == std::string::npos);
+    CHECK(r.error.find('\0') == std::string::npos);
+}
+
 // Found by fuzz_yaml_config: a ',' at the top level made yaml-cpp's LoadAll yield empty documents
 // forever, memory growing, so the program never started. A bound (ctest's timeout) is the check.
 TEST_CASE("YAML: a stray ',' at the top level is refused, not parsed forever", "[config][errors]") {
