@@ -582,31 +582,38 @@ TEST_CASE("docs/configuration.md documents every key with its default", "[config
     for (const char* var : {"DIME_CONFIG", "DIME_OPTIONS", "DIME_REPORT"}) CHECK(text.find(var) != std::string::npos);
 }
 
+namespace {
+
+// What apply_yaml_text says of a fuzzer's input, NUL bytes inside it included; the input must be
+// refused.
+template <size_t N>
+std::string refusal_of_fuzz_input(const char (&input)[N]) {
+    dime::Config cfg;
+    const dime::ConfigResult r = dime::apply_yaml_text(cfg, std::string(input, N - 1), "fuzz.yaml");
+    CHECK_FALSE(r.ok);
+    return r.error;
+}
+
+}  // namespace
+
 // Found by fuzz_yaml_config: yaml-cpp's message ("unknown escape character: ...") quoted a
 // control character of the input raw, and the error spanned two lines.
 TEST_CASE("a malformed-YAML message quoting the input's own characters stays on one line", "[config][errors]") {
-    constexpr char kInput[] = "tiers:\n  heap_bytescemenT\0\n  - tier: localA    min_bytes: v4KiB\n    max_bytes: 4KiB\n";
-    const std::string text(kInput, sizeof kInput - 1);  // the NUL inside included
-    dime::Config cfg;
-    const dime::ConfigResult r = dime::apply_yaml_text(cfg, text, "fuzz.yaml");
-    CHECK_FALSE(r.ok);
-    INFO(r.error);
-    CHECK(r.error.find("malformed YAML") != std::string::npos);
-    CHECK(r.error.find('\n') == std::string::npos);
+    const std::string error =
+        refusal_of_fuzz_input("tiers:\n  heap_bytescemenT\0\n  - tier: localA    min_bytes: v4KiB\n    max_bytes: 4KiB\n");
+    INFO(error);
+    CHECK(error.find("malformed YAML") != std::string::npos);
+    CHECK(error.find('\n') == std::string::npos);
 }
 
 // Found by fuzz_yaml_config (in CI): an output path with a control character in it (here a tab
 // and a NUL, as a YAML value may carry) was quoted raw in "cannot write '...'".
 TEST_CASE("an unwritable output path with control characters is named on one line", "[config][errors]") {
-    constexpr char kInput[] = "report: \ts  tiiste\0nt/duffd_move.json\n";
-    const std::string text(kInput, sizeof kInput - 1);  // the NUL inside included
-    dime::Config cfg;
-    const dime::ConfigResult r = dime::apply_yaml_text(cfg, text, "fuzz.yaml");
-    CHECK_FALSE(r.ok);
-    INFO(r.error);
-    CHECK(r.error.find("cannot write") != std::string::npos);
-    CHECK(r.error.find('\n') == std::string::npos);
-    CHECK(r.error.find('\0') == std::string::npos);
+    const std::string error = refusal_of_fuzz_input("report: \ts  tiiste\0nt/duffd_move.json\n");
+    INFO(error);
+    CHECK(error.find("cannot write") != std::string::npos);
+    CHECK(error.find('\n') == std::string::npos);
+    CHECK(error.find('\0') == std::string::npos);
 }
 
 // Found by fuzz_yaml_config: a ',' at the top level made yaml-cpp's LoadAll yield empty documents
