@@ -34,6 +34,15 @@ inline std::string find_preload(const std::string& given) {
     return dir + "/../preload/libdime.so";
 }
 
+// Debian's mimalloc, preloaded on its own as a reference: the allocator inside libdime.so.
+inline const std::string kDebianMimalloc = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
+
+// Where a benchmark's worker writes its DiME report: $TMPDIR (or /tmp)/<bench>.<pid>.json.
+inline std::string report_path(const std::string& bench) {
+    const char* tmp = std::getenv("TMPDIR");
+    return std::string(tmp != nullptr ? tmp : "/tmp") + "/" + bench + "." + std::to_string(getpid()) + ".json";
+}
+
 // One worker run: the environment it gets on top of ours, minus every DIME_* and LD_PRELOAD.
 struct Variant {
     std::string name;

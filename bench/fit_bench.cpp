@@ -11,14 +11,14 @@
 // and no eviction (the set really fit), or the benchmark stops.
 //
 // Why passes, and why a second native variant: on a virtual machine a vCPU's speed at this
-// memory-bound loop switches between two states for seconds at a time (about 1.5x apart here,
+// memory-bound loop switches between a few levels for seconds at a time (up to 1.9x apart here,
 // independently on each vCPU: the host's other work), which swamps a 2 % target in any single
 // timing. A worker therefore times `passes` short passes and reports the fastest (the pass least
-// disturbed by the host), and the parent alternates three variants — native, DiME, native again —
-// and prints the median of each variant's per-run figure. "native again" against "native" is the
-// resolution of the run: a DiME ratio within that spread of 1.0 is indistinguishable from native.
-// A fourth variant, Debian's mimalloc preloaded alone (the allocator inside libdime.so), splits a
-// difference into the allocator's share (its different block layout) and emulation's.
+// disturbed by the host), and the parent rotates four variants — native, DiME, native again, and
+// Debian's mimalloc preloaded alone — and prints the median and the best of each variant's
+// per-run figures. "native again" against "native" is the resolution of the run: a DiME ratio
+// within that spread of 1.0 is indistinguishable from native. mimalloc alone (the allocator inside
+// libdime.so) splits a difference into the allocator's share (its block layout) and emulation's.
 //
 // Usage: fit_bench [--mib M] [--runs R] [--passes P] [--preload PATH]
 //        fit_bench --worker array|objects M P   (one run in this process; prints "elapsed_ns X",
@@ -150,16 +150,14 @@ int main(int argc, char** argv) {
         return 2;
     }
     preload = find_preload(preload);
-    const std::string tmp = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
-    const std::string report = tmp + "/fit_bench." + std::to_string(getpid()) + ".json";
+    const std::string report = report_path("fit_bench");
     const size_t pool = 2 * mib * 256 + 8192;  // pages: twice the working set, plus room for the rest
     // Index 0 and 2 are the same native program: their ratio is what this machine cannot resolve.
-    const std::string mimalloc = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
     const std::vector<Variant> variants = {
         {"native", {}, ""},
         {"dime", {"LD_PRELOAD=" + preload, "DIME_OPTIONS=summary=false local_npages=" + std::to_string(pool)}, report},
         {"native again", {}, ""},
-        {"mimalloc", {"LD_PRELOAD=" + mimalloc}, ""},
+        {"mimalloc", {"LD_PRELOAD=" + kDebianMimalloc}, ""},
     };
     constexpr size_t kVariants = 4;
     std::printf("fit_bench: working set %zu MiB, pool %zu pages (%zu MiB), %d alternating runs of 4 variants, "
@@ -207,6 +205,7 @@ int main(int argc, char** argv) {
         std::printf("fit_bench: this run cannot resolve 2 %%: the best native runs differ from each other (%s); "
                     "run it again\n",
                     unresolved.c_str());
-    std::printf("target (issue 3 b): dime <= 1.02 x native; ratios to native; native2: this run's own resolution; mimalloc: the allocator's share\n");
+    std::printf("target (issue 3 b): dime <= 1.02 x native; ratios to native; native2: this run's own "
+                "resolution; mimalloc: the allocator's share\n");
     return 0;
 }

@@ -132,14 +132,11 @@ int main(int argc, char** argv) {
         return 2;
     }
     preload = find_preload(preload);
-    // For reference: Debian's mimalloc preloaded on its own, the allocator inside libdime.so.
-    const std::string mimalloc = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
-    const std::string tmp = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
-    const std::string report = tmp + "/malloc_bench." + std::to_string(getpid()) + ".json";
+    const std::string report = report_path("malloc_bench");
 
     std::vector<Variant> variants = {
         {"glibc", {}, ""},
-        {"mimalloc", {"LD_PRELOAD=" + mimalloc}, ""},
+        {"mimalloc", {"LD_PRELOAD=" + kDebianMimalloc}, ""},
         {"dime-disabled", {"LD_PRELOAD=" + preload, "DIME_DISABLE=1", "DIME_OPTIONS=summary=false"}, report},
         {"dime-emulated", {"LD_PRELOAD=" + preload, "DIME_OPTIONS=summary=false local_npages=1048576 first_touch=local"},
          report},
