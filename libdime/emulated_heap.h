@@ -87,11 +87,13 @@ public:
     // mimalloc reports a failure to the error handler this class registers, which makes errno
     // ENOMEM, so malloc_on() ends in a tail call.
     mi_heap_t* ready_thread_heap() const noexcept { return detail::t_heaps[index_]; }
-    static void* malloc_on(mi_heap_t* h, size_t n) noexcept {
+    // The index of this instance in detail::t_heaps (instances are numbered as created, from 0).
+    int thread_heap_index() const noexcept { return index_; }
+    __attribute__((always_inline)) static void* malloc_on(mi_heap_t* h, size_t n) noexcept {
         if (__builtin_expect(granted(n), 1)) return mi_heap_malloc(h, n);
         return refuse();
     }
-    static void* calloc_on(mi_heap_t* h, size_t count, size_t n) noexcept {
+    __attribute__((always_inline)) static void* calloc_on(mi_heap_t* h, size_t count, size_t n) noexcept {
         size_t total;
         if (__builtin_expect(!__builtin_mul_overflow(count, n, &total) && granted(total), 1))
             return mi_heap_calloc(h, count, n);

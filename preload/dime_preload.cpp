@@ -89,12 +89,25 @@ dime::EmulatedHeap* g_default_heap = nullptr;
 inline dime::Placement& placement() { return *std::launder(reinterpret_cast<dime::Placement*>(g_placement_store)); }
 
 // With site-only rules, the heap chosen for this thread's last direct call site (one outside the
-// runtime: its decision depends on nothing else). A loop allocating from one site pays a compare.
+// runtime: its decision depends on nothing else), and its index into the per-thread table of
+// mimalloc heaps (EmulatedHeap::thread_heap_index). Index 0, the initial value, is the default
+// tier's heap (the constructor creates it first), which the quick path below relies on.
 struct SiteHeap {
     const void* caller;
     dime::EmulatedHeap* heap;
+    long index;
 };
-thread_local SiteHeap t_site_heap __attribute__((tls_model("initial-exec"))) = {nullptr, nullptr};
+thread_local SiteHeap t_site_heap __attribute__((tls_model("initial-exec"))) = {nullptr, nullptr, 0};
+
+// The quick path of malloc and calloc, one straight line for every route that decides without a
+// call (a taken branch costs as much as the compares here): a block of fewer than g_quick_below
+// bytes whose call site matches the memo under g_caller_mask comes from this thread's heap at
+// the memo's index. No rule: below = SIZE_MAX, mask 0 (any site; the index stays 0, the default
+// heap). Size rules only: below = the smallest min_bytes. Site rules only: below = SIZE_MAX,
+// mask all ones (the memo's site only). Otherwise, and until the constructor publishes it
+// (release, last), below = 0: every allocation goes the routed way.
+std::atomic<size_t> g_quick_below{0};
+uintptr_t g_caller_mask = 0;
 dime::Engine* g_engine = nullptr;  // never destroyed: threads may still fault after exit() starts
 dime::Attribution* g_attribution = nullptr;  // the engine's, when attribution is on; set at start
 
@@ -146,7 +159,8 @@ __attribute__((noinline)) dime::EmulatedHeap* heap_by_site(size_t n, const void*
     if (!dime::EmulatedHeap::thread_can_allocate()) return nullptr;  // no placement work on the way out
     dime::EmulatedHeap* h = g_heaps[placement().choose(n, caller)];
     // The placement's own memo holds `caller` only if it is a direct site (not a wrapper in libc).
-    if (dime::detail::t_site_memo.ret == reinterpret_cast<uintptr_t>(caller)) t_site_heap = {caller, h};
+    if (dime::detail::t_site_memo.ret == reinterpret_cast<uintptr_t>(caller))
+        t_site_heap = {caller, h, h->thread_heap_index()};
     return h;
 }
 
@@ -212,25 +226,23 @@ __attribute__((noinline)) void* allocate_routed(size_t n, const void* caller) {
     return allocate_slowly(h, n, caller);
 }
 
-// The heap of an allocation whose route decides without a call (the default heap; a site rule's
-// memo hit; a block below every size rule), or nullptr: then the routed way decides.
-inline dime::EmulatedHeap* quick_heap(Route route, size_t n, const void* caller) {
-    if (__builtin_expect(route <= Route::default_heap, 1)) return g_default_heap;
-    if (route == Route::site_memo) return t_site_heap.caller == caller ? t_site_heap.heap : nullptr;
-    if (route == Route::size_table && n < g_size_floor) return g_default_heap;
-    return nullptr;
+// The quick path (see g_quick_below), inline and without a stack frame: it ends in a jump into
+// mimalloc. With attribution on, its sampler's counter is taken before the block exists; an
+// allocation it samples (one in megabytes), a thread without a heap yet, or one that has begun
+// to exit (its table entry is null) goes the routed way, which samples after the block.
+__attribute__((always_inline)) inline mi_heap_t* quick_thread_heap(size_t n, const void* caller) {
+    const SiteHeap& memo = t_site_heap;
+    if (__builtin_expect(n >= g_quick_below.load(std::memory_order_acquire), 0)) return nullptr;
+    const uintptr_t other_site = reinterpret_cast<uintptr_t>(caller) ^ reinterpret_cast<uintptr_t>(memo.caller);
+    if (__builtin_expect((other_site & g_caller_mask) != 0, 0)) return nullptr;
+    if (__builtin_expect(dime::t_internal, 0)) return nullptr;
+    return dime::detail::t_heaps[memo.index];
 }
 
-// Those routes inline and without a stack frame: they end in a jump into mimalloc. With
-// attribution on, its sampler's counter is taken before the block exists; an allocation it
-// samples (one in megabytes) goes the routed way, which samples after the block.
-inline void* allocate(size_t n, const void* caller) {
-    const Route route = g_route.load(std::memory_order_acquire);
-    if (__builtin_expect(route != Route::glibc && !dime::t_internal, 1))
-        if (dime::EmulatedHeap* h = quick_heap(route, n, caller); __builtin_expect(h != nullptr, 1))
-            if (mi_heap_t* mh = h->ready_thread_heap(); __builtin_expect(mh != nullptr, 1))
-                if (dime::Attribution* a = g_attribution; a == nullptr || a->count_unsampled(n))
-                    return dime::EmulatedHeap::malloc_on(mh, n);
+__attribute__((always_inline)) inline void* allocate(size_t n, const void* caller) {
+    if (mi_heap_t* mh = quick_thread_heap(n, caller); __builtin_expect(mh != nullptr, 1))
+        if (dime::Attribution* a = g_attribution; a == nullptr || a->count_unsampled(n))
+            return dime::EmulatedHeap::malloc_on(mh, n);
     return allocate_routed(n, caller);
 }
 
@@ -250,15 +262,12 @@ __attribute__((noinline)) void* allocate_zeroed_routed(size_t count, size_t n, c
     return allocate_zeroed_slowly(h, count, n, caller);
 }
 
-inline void* allocate_zeroed(size_t count, size_t n, const void* caller) {
-    const Route route = g_route.load(std::memory_order_acquire);
-    if (__builtin_expect(route != Route::glibc && !dime::t_internal, 1)) {
-        const size_t total = total_size(count, n);
-        if (dime::EmulatedHeap* h = quick_heap(route, total, caller); __builtin_expect(h != nullptr, 1))
-            if (mi_heap_t* mh = h->ready_thread_heap(); __builtin_expect(mh != nullptr, 1))
-                if (dime::Attribution* a = g_attribution; a == nullptr || a->count_unsampled(total))
-                    return dime::EmulatedHeap::calloc_on(mh, count, n);
-    }
+// As allocate(), for calloc.
+__attribute__((always_inline)) inline void* allocate_zeroed(size_t count, size_t n, const void* caller) {
+    const size_t total = total_size(count, n);
+    if (mi_heap_t* mh = quick_thread_heap(total, caller); __builtin_expect(mh != nullptr, 1))
+        if (dime::Attribution* a = g_attribution; a == nullptr || a->count_unsampled(total))
+            return dime::EmulatedHeap::calloc_on(mh, count, n);
     return allocate_zeroed_routed(count, n, caller);
 }
 
@@ -378,7 +387,10 @@ __attribute__((constructor(101))) void dime_preload_start() {
         if (engine) {
             ok = true;
             // One heap per tier, each in its tier's part of the span (a local tier's is plain memory).
-            for (int t = 0; ok && t < engine->tier_count(); ++t) {
+            // The default tier's first, so its heap has index 0 (see SiteHeap).
+            const int first = cfg.tier_index(cfg.default_tier);
+            for (int k = 0; ok && k < engine->tier_count(); ++k) {
+                const int t = k == 0 ? first : k <= first ? k - 1 : k;
                 heaps[t] = dime::EmulatedHeap::create(*engine, cfg.heap_bytes, &error, t);
                 if (!heaps[t]) {
                     error = "tier " + cfg.tiers()[t].name + ": " + error;
@@ -442,6 +454,12 @@ __attribute__((constructor(101))) void dime_preload_start() {
                   : g_mode == Mode::sizes_only     ? Route::size_table
                                                    : Route::rules,
                   std::memory_order_release);
+    // The quick path last: it needs no other route's data, only the default heap at index 0.
+    const Route route = g_route.load(std::memory_order_relaxed);
+    if (g_default_heap->thread_heap_index() == 0 && route != Route::rules) {
+        g_caller_mask = route == Route::site_memo ? ~uintptr_t(0) : 0;
+        g_quick_below.store(route == Route::size_table ? g_size_floor : SIZE_MAX, std::memory_order_release);
+    }
     dime::preload::enable_mmap_hooks(g_engine);
 }
 
