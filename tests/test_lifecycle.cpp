@@ -43,6 +43,25 @@ int record(unsigned first, unsigned last, int) {
     return 0;
 }
 
+// The recorded calls close exactly [first, last] minus the protected numbers: in order, disjoint,
+// and every number left out between them is protected. Other engines of this process (earlier
+// tests in the same run) may hold protected descriptors too, so their count is not fixed.
+void check_closes_all_but_protected(unsigned first, unsigned last) {
+    unsigned next = first;  // the lowest number not yet accounted for
+    bool done = false;
+    for (const auto& [lo, hi] : g_calls) {
+        REQUIRE_FALSE(done);
+        REQUIRE(lo >= next);
+        REQUIRE(lo <= hi);
+        for (unsigned n = next; n < lo; ++n) CHECK(dime::descriptors::is_protected(static_cast<int>(n)));
+        for (unsigned n = lo; n <= hi && n < 4096; ++n) CHECK_FALSE(dime::descriptors::is_protected(static_cast<int>(n)));
+        if (hi == last) done = true;
+        else next = hi + 1;
+    }
+    if (!done)
+        for (unsigned n = next; n <= last; ++n) CHECK(dime::descriptors::is_protected(static_cast<int>(n)));
+}
+
 }  // namespace
 
 TEST_CASE("protected descriptors are high, close-on-exec, and spared by close_range", "[lifecycle]") {
@@ -57,14 +76,15 @@ TEST_CASE("protected descriptors are high, close-on-exec, and spared by close_ra
 
     g_calls.clear();
     CHECK(dime::descriptors::close_range_sparing(3, ~0U, 0, &record) == 0);
-    REQUIRE(g_calls.size() == 2);
-    CHECK(g_calls[0] == std::make_pair(3u, unsigned(fd - 1)));
-    CHECK(g_calls[1] == std::make_pair(unsigned(fd + 1), ~0U));
+    REQUIRE(g_calls.size() >= 2);
+    CHECK(g_calls.front().first == 3u);
+    CHECK(g_calls.back().second == ~0U);
+    check_closes_all_but_protected(3, ~0U);  // fd among the numbers left out
 
     g_calls.clear();  // a range that ends at the protected number
     CHECK(dime::descriptors::close_range_sparing(3, unsigned(fd), 0, &record) == 0);
-    REQUIRE(g_calls.size() == 1);
-    CHECK(g_calls[0] == std::make_pair(3u, unsigned(fd - 1)));
+    REQUIRE_FALSE(g_calls.empty());
+    check_closes_all_but_protected(3, unsigned(fd));
 
     g_calls.clear();  // only the protected number: nothing to close
     CHECK(dime::descriptors::close_range_sparing(unsigned(fd), unsigned(fd), 0, &record) == 0);
