@@ -131,6 +131,25 @@ inline long long report_number(const std::string& json, const std::string& key) 
     return at == std::string::npos ? -1 : std::atoll(json.c_str() + at + needle.size());
 }
 
+// The benchmark's "--name value" options: set(name, value) takes one and returns false for a
+// name it does not know. Returns false, after one line on stderr naming the culprit, for an
+// unknown option or one without a value (the benchmark then exits with status 2).
+template <class Set>
+bool parse_option_pairs(const char* bench, int argc, char** argv, Set set) {
+    for (int i = 1; i < argc; i += 2) {
+        const std::string name = argv[i];
+        if (i + 1 >= argc) {
+            std::fprintf(stderr, "%s: %s needs a value\n", bench, name.c_str());
+            return false;
+        }
+        if (!set(name, argv[i + 1])) {
+            std::fprintf(stderr, "%s: unknown option %s\n", bench, name.c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
 inline double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const size_t n = v.size();

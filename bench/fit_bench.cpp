@@ -129,22 +129,15 @@ int main(int argc, char** argv) {
     int runs = 9;
     int passes = 12;
     std::string preload;
-    for (int i = 1; i < argc; ++i) {
-        const std::string f = argv[i];
-        if (i + 1 >= argc) {
-            std::fprintf(stderr, "fit_bench: %s needs a value\n", f.c_str());
-            return 2;
-        }
-        const char* v = argv[++i];
+    const bool parsed = parse_option_pairs("fit_bench", argc, argv, [&](const std::string& f, const char* v) {
         if (f == "--mib") mib = std::strtoul(v, nullptr, 10);
         else if (f == "--runs") runs = std::atoi(v);
         else if (f == "--passes") passes = std::atoi(v);
         else if (f == "--preload") preload = v;
-        else {
-            std::fprintf(stderr, "fit_bench: unknown option %s\n", f.c_str());
-            return 2;
-        }
-    }
+        else return false;
+        return true;
+    });
+    if (!parsed) return 2;
     if (mib < 1 || runs < 1 || passes < 1) {
         std::fprintf(stderr, "fit_bench: --mib, --runs and --passes must be positive\n");
         return 2;

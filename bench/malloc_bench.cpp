@@ -106,23 +106,16 @@ int main(int argc, char** argv) {
     int threads = 2, runs = 7;
     long ops = 3000000;
     std::string preload, pattern = "shared";
-    for (int i = 1; i < argc; ++i) {
-        const std::string f = argv[i];
-        if (i + 1 >= argc) {
-            std::fprintf(stderr, "malloc_bench: %s needs a value\n", f.c_str());
-            return 2;
-        }
-        const char* v = argv[++i];
+    const bool parsed = parse_option_pairs("malloc_bench", argc, argv, [&](const std::string& f, const char* v) {
         if (f == "--threads") threads = std::atoi(v);
         else if (f == "--ops") ops = std::atol(v);
         else if (f == "--runs") runs = std::atoi(v);
         else if (f == "--preload") preload = v;
         else if (f == "--pattern") pattern = v;
-        else {
-            std::fprintf(stderr, "malloc_bench: unknown option %s\n", f.c_str());
-            return 2;
-        }
-    }
+        else return false;
+        return true;
+    });
+    if (!parsed) return 2;
     if (pattern != "shared" && pattern != "own") {
         std::fprintf(stderr, "malloc_bench: --pattern is shared or own, not %s\n", pattern.c_str());
         return 2;

@@ -118,22 +118,15 @@ int main(int argc, char** argv) {
     int passes = 12;
     long ops = 200000;
     std::string preload;
-    for (int i = 1; i < argc; ++i) {
-        const std::string f = argv[i];
-        if (i + 1 >= argc) {
-            std::fprintf(stderr, "placement_bench: %s needs a value\n", f.c_str());
-            return 2;
-        }
-        const char* v = argv[++i];
+    const bool parsed = parse_option_pairs("placement_bench", argc, argv, [&](const std::string& f, const char* v) {
         if (f == "--runs") runs = std::atoi(v);
         else if (f == "--passes") passes = std::atoi(v);
         else if (f == "--ops") ops = std::atol(v);
         else if (f == "--preload") preload = v;
-        else {
-            std::fprintf(stderr, "placement_bench: unknown option %s\n", f.c_str());
-            return 2;
-        }
-    }
+        else return false;
+        return true;
+    });
+    if (!parsed) return 2;
     if (runs < 1 || passes < 1 || ops < 1) {
         std::fprintf(stderr, "placement_bench: --runs, --passes and --ops must be positive\n");
         return 2;
