@@ -477,6 +477,15 @@ void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now, 
         resolve(f);
         return;
     }
+    // A first touch gets its page now, during the injected wait, and resolve() only wakes the
+    // thread: the page's allocation stays off the thread's critical path. On a virtual machine a
+    // page of memory the guest has not used lately costs the host a fault of its own, as much as
+    // 12 us here (docs/experiments.md), which calibration, on warm memory, cannot foresee.
+    // (Calibration's stage 2 runs this way too, so its correction sees the same path.)
+    if (origin == Origin::kFault && kind == FetchKind::kFirstTouch && f.due > now) {
+        f.filled = fill_first_touch_early(p, write);
+        Stats::bump(stats_.handler_ns, now_ns() - now);
+    }
     heap_push(f);
 }
 
@@ -506,13 +515,26 @@ void FaultHandler::resolve(const InFlight& f) {
     tracker_.note_admitted(f.page);
     // With dirty tracking a read re-fetch is mapped write-protected (clean); a write fault's page
     // is dirty at once, so mapping it writable spares the writer a second fault.
-    const bool ok = f.kind == FetchKind::kFirstTouch ? fill_first_touch(f.page, f.write)
-                                                     : fetch_back(f.page, track_dirty_ && !f.write);
+    const bool ok = f.filled                           ? wake_filled(f.page)
+                    : f.kind == FetchKind::kFirstTouch ? fill_first_touch(f.page, f.write)
+                                                       : fetch_back(f.page, track_dirty_ && !f.write);
     if (!ok) {  // the kernel refused (out of memory?): the page stays where it was, the thread retries
         pool_.forget(f.page);
         pages_.state(f.page) = before;
     }
     Stats::bump(stats_.handler_ns, now_ns() - t0);
+}
+
+bool FaultHandler::fill_first_touch_early(PageId p, bool write) {
+    const uintptr_t addr = pages_.app_address(p);
+    const int rc = write ? uffd::copy(fd_, addr, reinterpret_cast<uintptr_t>(zero_page_), cfg_.page_size, /*wake=*/false)
+                         : uffd::zeropage(fd_, addr, cfg_.page_size, /*wake=*/false);
+    return rc == 0;  // otherwise (EEXIST, ENOMEM) fill_first_touch decides at the deadline
+}
+
+bool FaultHandler::wake_filled(PageId p) {
+    uffd::wake(fd_, pages_.app_address(p), cfg_.page_size);
+    return true;
 }
 
 bool FaultHandler::fill_first_touch(PageId p, bool write) {

@@ -120,6 +120,7 @@ private:
         FetchKind kind;
         bool write;
         Origin origin;
+        bool filled;          // a first touch whose page is mapped already: resolve() only wakes
     };
     enum class Request : uint32_t {
         kNone, kPrepareFork, kForkDone, kResetStats, kStop,
@@ -153,6 +154,9 @@ private:
     void resolve_due(uint64_t now);
     void resolve(const InFlight& f);
     bool fill_first_touch(PageId p, bool write);
+    // As fill_first_touch, without waking the thread (resolve() does): true if the page is mapped.
+    bool fill_first_touch_early(PageId p, bool write);
+    bool wake_filled(PageId p);  // the thread waiting on an early-filled page goes on
     // `protect`: map it write-protected and mark it clean (dirty tracking).
     bool fetch_back(PageId p, bool protect = false);
     // Eviction in batches (see evict_batch in options.def): on the fault path only when the

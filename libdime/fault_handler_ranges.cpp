@@ -58,6 +58,9 @@ void FaultHandler::take_in_flight(PageId first, PageId count, bool resolve_them)
         } else {
             pages_.state(f.page) &= ~(kInFlight | kPrefetched);
             pool_.cancel_reservation();
+            // A first touch filled early is mapped already: drop it with the range (only the
+            // discard of a range cancels, and it drops the range's pages anyway).
+            if (f.filled) sys::madvise(reinterpret_cast<void*>(pages_.app_address(f.page)), cfg_.page_size, MADV_DONTNEED);
             uffd::wake(fd_, pages_.app_address(f.page), cfg_.page_size);
         }
     }
