@@ -483,8 +483,9 @@ void FaultHandler::schedule(PageId p, FetchKind kind, bool write, uint64_t now, 
     // 12 us here (docs/experiments.md), which calibration, on warm memory, cannot foresee.
     // (Calibration's stage 2 runs this way too, so its correction sees the same path.)
     if (origin == Origin::kFault && kind == FetchKind::kFirstTouch && f.due > now) {
+        const uint64_t t0 = now_ns();
         f.filled = fill_first_touch_early(p, write);
-        Stats::bump(stats_.handler_ns, now_ns() - now);
+        Stats::bump(stats_.handler_ns, now_ns() - t0);
     }
     heap_push(f);
 }

@@ -448,14 +448,13 @@ __attribute__((constructor(101))) void dime_preload_start() {
     g_heap.store(g_heaps[g_placement->default_tier()], std::memory_order_release);
     g_default_base.store(reinterpret_cast<uintptr_t>(g_default_heap->base()), std::memory_order_relaxed);
     g_default_bytes.store(g_default_heap->size(), std::memory_order_release);
-    g_route.store(g_glibc_code_bytes != 0          ? Route::rules
-                  : g_mode == Mode::none           ? Route::default_heap
-                  : g_mode == Mode::sites_only     ? Route::site_memo
-                  : g_mode == Mode::sizes_only     ? Route::size_table
-                                                   : Route::rules,
-                  std::memory_order_release);
+    const Route route = g_glibc_code_bytes != 0      ? Route::rules
+                        : g_mode == Mode::none       ? Route::default_heap
+                        : g_mode == Mode::sites_only ? Route::site_memo
+                        : g_mode == Mode::sizes_only ? Route::size_table
+                                                     : Route::rules;
+    g_route.store(route, std::memory_order_release);
     // The quick path last: it needs no other route's data, only the default heap at index 0.
-    const Route route = g_route.load(std::memory_order_relaxed);
     if (g_default_heap->thread_heap_index() == 0 && route != Route::rules) {
         g_caller_mask = route == Route::site_memo ? ~uintptr_t(0) : 0;
         g_quick_below.store(route == Route::size_table ? g_size_floor : SIZE_MAX, std::memory_order_release);
